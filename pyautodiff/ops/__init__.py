@@ -1,0 +1,91 @@
+"""The op record, ``defop`` and the registry.
+
+An op is a forward on arrays (through the active backend ``B``) and one VJP
+per input, written with pyautodiff ops. ``P.<name>`` calls an op *dually*:
+on plain arrays it runs the kernel and returns an array, on Tensors it records.
+VJPs use ``P`` (and operators and numpy-named methods, which are dual by
+nature), so the backward pass runs on bare arrays when nothing is recorded and
+the same rule, recorded, gives higher-order derivatives under ``create_graph``.
+"""
+
+import functools
+import inspect
+import types
+
+from .. import backends
+from ..engine import apply
+from ..tensor import Tensor
+
+REGISTRY = {}
+P = types.SimpleNamespace()
+
+
+class Op:
+    """A differentiable primitive: ``forward(B, *inputs, *params, **kw)`` and its VJPs.
+
+    ``vjps[i](g, out, *inputs, *params, **kw)`` returns the gradient for input
+    ``i`` given the upstream gradient ``g`` and the forward result ``out``.
+    """
+
+    __slots__ = ("name", "forward", "vjps", "nin")
+
+    def __init__(self, name, forward, vjps, nin):
+        self.name = name
+        self.forward = forward
+        self.vjps = vjps
+        self.nin = nin
+
+    def __call__(self, *args, **kw):
+        for a in args[: self.nin]:
+            if isinstance(a, Tensor):
+                return apply(self, args, kw)
+        return self.forward(backends.active, *args, **kw)
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+
+class _PerIndex:
+    """VJPs of an op with any number of inputs: ``vjp(i, g, out, *inputs)``."""
+
+    __slots__ = ("vjp",)
+
+    def __init__(self, vjp):
+        self.vjp = vjp
+
+    def __getitem__(self, i):
+        return functools.partial(self.vjp, i)
+
+
+def defop(vjp, nin=1, name=None, public=True):
+    """Register the decorated forward ``f(B, *inputs, ...)`` as an op.
+
+    ``vjp`` is one function per input (a tuple, or a single function for a
+    one-input op); with ``nin=None`` the op takes any number of inputs and
+    ``vjp(i, g, out, *inputs)`` serves them all. Returns the public function
+    (the forward's signature without ``B``, always returning a Tensor), with
+    the op as its ``op`` attribute.
+    """
+
+    def register(forward):
+        op_name = name or forward.__name__
+        vjps = _PerIndex(vjp) if nin is None else (vjp if isinstance(vjp, tuple) else (vjp,))
+        if nin is not None and len(vjps) != nin:
+            raise TypeError(f"defop {op_name}: {len(vjps)} VJPs for {nin} inputs")
+        op = Op(op_name, forward, vjps, nin)
+        REGISTRY[op_name] = op
+        setattr(P, op_name, op)
+        if not public:
+            return op
+
+        @functools.wraps(forward)
+        def function(*args, **kw):
+            return apply(op, args, kw)
+
+        sig = inspect.signature(forward)
+        function.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+        del function.__wrapped__
+        function.op = op
+        return function
+
+    return register

@@ -1,0 +1,48 @@
+"""Ops with no gradient: comparisons and ``sign``.
+
+They return bool (or, for ``sign``, float) tensors that do not require grad,
+and plain arrays when called on plain arrays, so VJPs can use them either way.
+"""
+
+import numpy as np
+
+from ..tensor import Tensor, operand
+
+
+def _value(x, name):
+    return x.data if isinstance(x, Tensor) else operand(x, name)
+
+
+def _comparison(fn):
+    name = fn.__name__
+
+    def compare(x, y):
+        if not (isinstance(x, Tensor) or isinstance(y, Tensor)):
+            return fn(x, y)
+        xd, yd = _value(x, name), _value(y, name)
+        try:
+            return Tensor._make(np.asarray(fn(xd, yd)), False, None)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e} (shapes {np.shape(xd)} and {np.shape(yd)})") from None
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"Elementwise ``np.{name}``: a bool tensor that carries no gradient."
+    return compare
+
+
+less = _comparison(np.less)
+less_equal = _comparison(np.less_equal)
+greater = _comparison(np.greater)
+greater_equal = _comparison(np.greater_equal)
+equal = _comparison(np.equal)
+not_equal = _comparison(np.not_equal)
+logical_and = _comparison(np.logical_and)
+logical_or = _comparison(np.logical_or)
+logical_xor = _comparison(np.logical_xor)
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of ``x``; piecewise constant, so it carries no gradient."""
+    if isinstance(x, Tensor):
+        return Tensor._make(np.sign(x.data), False, None)
+    return np.sign(x)

@@ -1,0 +1,41 @@
+"""Functions built from primitives: their gradients come from the primitives' VJPs."""
+
+from .elementwise import exp
+from .reduce import _count, logsumexp, mean, sum
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance over ``axis``, as numpy's (``ddof=0`` by default; ``ddof=1`` is unbiased).
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.tensor([1.0, 2.0, 3.0, 4.0]).var()
+    Tensor(1.25, dtype=float64)
+    """
+    d = x - mean(x, axis=axis, keepdims=True)
+    return sum(d * d, axis=axis, keepdims=keepdims) / (_count(d.shape, axis) - ddof)
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x)`` along ``axis``: log-probabilities, without overflow.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.log_softmax(ad.tensor([0.0, 0.0])).exp()
+    Tensor([0.5, 0.5], dtype=float64)
+    """
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis``, without overflow.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.softmax(ad.tensor([[1000.0, 1000.0]]))
+    Tensor([[0.5, 0.5]], dtype=float64)
+    """
+    return exp(log_softmax(x, axis))

@@ -1,0 +1,389 @@
+"""Elementwise ops: arithmetic, unary math, and the fused backward kernels.
+
+Each entry is a forward on arrays and its VJPs (``g`` the upstream gradient,
+``out`` the forward result). Inputs broadcast as in numpy; the engine sums each
+gradient back to its input's shape.
+"""
+
+import numpy as np
+
+from ..engine import apply
+from ..tensor import Tensor
+from . import P, defop
+from .compare import sign
+
+
+def _first(g, out, x, y):
+    return g
+
+
+@defop(vjp=(_first, _first), nin=2)
+def add(B, x, y):
+    """``x + y``, elementwise with broadcasting.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.add(ad.tensor([1.0, 2.0]), 10)
+    Tensor([11., 12.], dtype=float64)
+    """
+    return B.add(x, y)
+
+
+@defop(vjp=(_first, lambda g, out, x, y: -g), nin=2)
+def sub(B, x, y):
+    """``x - y``, elementwise with broadcasting.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> 1 - ad.tensor([1.0, 2.0])
+    Tensor([ 0., -1.], dtype=float64)
+    """
+    return B.sub(x, y)
+
+
+@defop(vjp=(lambda g, out, x, y: g * y, lambda g, out, x, y: g * x), nin=2)
+def mul(B, x, y):
+    """``x * y``, elementwise with broadcasting.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.tensor([[1.0], [2.0]]) * ad.tensor([1.0, 10.0])
+    Tensor([[ 1., 10.],
+            [ 2., 20.]], dtype=float64)
+    """
+    return B.mul(x, y)
+
+
+@defop(vjp=(lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y), nin=2)
+def div(B, x, y):
+    """``x / y``, elementwise with broadcasting.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.tensor([1.0, 3.0]) / 2
+    Tensor([0.5, 1.5], dtype=float64)
+    """
+    return B.div(x, y)
+
+
+def _pow_dx(g, out, x, y):
+    # y * x**(y-1) is 0 * inf at x == 0 when y == 0; the true derivative there is 0.
+    if isinstance(y, (int, float)):
+        return g * (y * x ** (y - 1)) if y != 0 else g * 0.0
+    return g * P.where(y * x ** (y - 1), 0.0, y == 0)
+
+
+def _pow_dy(g, out, x, y):
+    # d/dy x**y = x**y log x; at x == 0 take log as 0 (the one-sided limit for y > 0).
+    return g * out * P.log(P.where(x, 1.0, x == 0))
+
+
+@defop(vjp=(_pow_dx, _pow_dy), nin=2)
+def pow(B, x, y):
+    """``x ** y``, elementwise; ``y`` may be a tensor or a number.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.tensor([2.0, 3.0]) ** 2
+    Tensor([4., 9.], dtype=float64)
+    """
+    return B.pow(x, y)
+
+
+def _share(x, y):
+    # At a tie each side gets half the gradient, as PyTorch does.
+    return (x > y) + 0.5 * (x == y)
+
+
+@defop(vjp=(lambda g, out, x, y: g * _share(x, y), lambda g, out, x, y: g * _share(y, x)), nin=2)
+def maximum(B, x, y):
+    """The elementwise maximum of ``x`` and ``y``; at ties the gradient is split evenly.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.maximum(ad.tensor([1.0, 5.0]), 3)
+    Tensor([3., 5.], dtype=float64)
+    """
+    return B.maximum(x, y)
+
+
+@defop(vjp=(lambda g, out, x, y: g * _share(y, x), lambda g, out, x, y: g * _share(x, y)), nin=2)
+def minimum(B, x, y):
+    """The elementwise minimum of ``x`` and ``y``; at ties the gradient is split evenly.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.minimum(ad.tensor([1.0, 5.0]), 3)
+    Tensor([1., 3.], dtype=float64)
+    """
+    return B.minimum(x, y)
+
+
+@defop(vjp=lambda g, out, x: -g)
+def neg(B, x):
+    """``-x``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> -ad.tensor([1.0, -2.0])
+    Tensor([-1.,  2.], dtype=float64)
+    """
+    return B.neg(x)
+
+
+@defop(vjp=lambda g, out, x: g * sign(x))
+def abs(B, x):
+    """``|x|``; the gradient at 0 is 0.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.abs(ad.tensor([-1.5, 2.0]))
+    Tensor([1.5, 2. ], dtype=float64)
+    """
+    return B.abs(x)
+
+
+@defop(vjp=lambda g, out, x: g * out)
+def exp(B, x):
+    """``e ** x``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.exp(ad.tensor([0.0, 1.0]))
+    Tensor([1.        , 2.71828183], dtype=float64)
+    """
+    return B.exp(x)
+
+
+@defop(vjp=lambda g, out, x: g / x)
+def log(B, x):
+    """The natural logarithm.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.log(ad.tensor([1.0, 100.0]))
+    Tensor([0.        , 4.60517019], dtype=float64)
+    """
+    return B.log(x)
+
+
+@defop(vjp=lambda g, out, x: g / (1 + x))
+def log1p(B, x):
+    """``log(1 + x)``, accurate for small ``x``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.log1p(ad.tensor([1e-10])).item() == 1e-10 - 0.5e-20
+    True
+    """
+    return B.log1p(x)
+
+
+@defop(vjp=lambda g, out, x: g * (out + 1))
+def expm1(B, x):
+    """``e ** x - 1``, accurate for small ``x``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.expm1(ad.tensor([1e-10])).item() == 1e-10 + 0.5e-20
+    True
+    """
+    return B.expm1(x)
+
+
+@defop(vjp=lambda g, out, x: g / (2 * out))
+def sqrt(B, x):
+    """The square root.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.sqrt(ad.tensor([4.0, 9.0]))
+    Tensor([2., 3.], dtype=float64)
+    """
+    return B.sqrt(x)
+
+
+@defop(vjp=lambda g, out, x: g * (2 * x))
+def square(B, x):
+    """``x * x``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.square(ad.tensor([-3.0, 2.0]))
+    Tensor([9., 4.], dtype=float64)
+    """
+    return B.square(x)
+
+
+@defop(vjp=lambda g, out, x: g * P.cos(x))
+def sin(B, x):
+    """The sine (radians).
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.sin(ad.tensor([0.0])).item()
+    0.0
+    """
+    return B.sin(x)
+
+
+@defop(vjp=lambda g, out, x: -(g * P.sin(x)))
+def cos(B, x):
+    """The cosine (radians).
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.cos(ad.tensor([0.0])).item()
+    1.0
+    """
+    return B.cos(x)
+
+
+@defop(vjp=lambda g, out, x: P.tanh_grad(g, out))
+def tanh(B, x):
+    """The hyperbolic tangent.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.tanh(ad.tensor([0.0, 100.0]))
+    Tensor([0., 1.], dtype=float64)
+    """
+    return B.tanh(x)
+
+
+@defop(vjp=lambda g, out, x: P.sigmoid_grad(g, out))
+def sigmoid(B, x):
+    """The logistic function ``1 / (1 + e ** -x)``, computed without overflow.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.sigmoid(ad.tensor([0.0, -1000.0, 1000.0]))
+    Tensor([0.5, 0. , 1. ], dtype=float64)
+    """
+    return B.sigmoid(x)
+
+
+@defop(vjp=lambda g, out, x: P.relu_grad(g, x))
+def relu(B, x):
+    """``max(x, 0)``; the gradient at 0 is 0.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.relu(ad.tensor([-1.0, 2.0]))
+    Tensor([0., 2.], dtype=float64)
+    """
+    return B.relu(x)
+
+
+@defop(vjp=lambda g, out, x: g * P.sigmoid(x))
+def softplus(B, x):
+    """``log(1 + e ** x)``, computed without overflow.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.softplus(ad.tensor([0.0, 1000.0]))
+    Tensor([6.93147181e-01, 1.00000000e+03], dtype=float64)
+    """
+    return B.softplus(x)
+
+
+# The fused backward kernels. They are ops too, so second derivatives flow
+# through them; nobody calls them but the VJPs above.
+
+@defop(vjp=(lambda gg, out_, g, out: P.tanh_grad(gg, out),
+            lambda gg, out_, g, out: -2 * (gg * g * out)), nin=2, public=False)
+def tanh_grad(B, g, out):
+    # g * (1 - out**2), the VJP of tanh in one pass
+    return B.tanh_grad(g, out)
+
+
+@defop(vjp=(lambda gg, out_, g, out: P.sigmoid_grad(gg, out),
+            lambda gg, out_, g, out: gg * g * (1 - 2 * out)), nin=2, public=False)
+def sigmoid_grad(B, g, out):
+    # g * out * (1 - out), the VJP of sigmoid in one pass
+    return B.sigmoid_grad(g, out)
+
+
+@defop(vjp=(lambda gg, out_, g, x: P.relu_grad(gg, x),
+            lambda gg, out_, g, x: gg * 0.0), nin=2, public=False)
+def relu_grad(B, g, x):
+    # g where x > 0, else 0; piecewise constant in x, so its x-derivative is 0
+    return B.relu_grad(g, x)
+
+
+# ----- selection ----------------------------------------------------------------
+
+@defop(vjp=(lambda g, out, x, y, cond: P.where(g, 0.0, cond),
+            lambda g, out, x, y, cond: P.where(0.0, g, cond)), nin=2, name="where",
+       public=False)
+def _where(B, x, y, cond):
+    # The condition is a parameter, not an input: it carries no gradient.
+    return B.where(cond, x, y)
+
+
+def where(cond, x, y):
+    """Elements of ``x`` where ``cond`` is true, else of ``y`` (broadcast together).
+
+    ``cond`` is a bool array or tensor and gets no gradient; ``x`` and ``y`` get
+    the upstream gradient where they were chosen and zero elsewhere.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> x = ad.tensor([-1.0, 2.0])
+    >>> ad.where(x > 0, x, 0.0)
+    Tensor([0., 2.], dtype=float64)
+    """
+    c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    if c.dtype != np.bool_:
+        raise TypeError(f"where: condition must be bool, got dtype {c.dtype}")
+    return apply(_where, (x, y, c), None)
+
+
+def _inside(x, lo, hi):
+    return (x >= lo) * (x <= hi)
+
+
+@defop(vjp=(lambda g, out, x, lo, hi: g * _inside(x, lo, hi),
+            lambda g, out, x, lo, hi: g * (x < lo),
+            lambda g, out, x, lo, hi: g * (x > hi)), nin=3, name="clip", public=False)
+def _clip(B, x, lo, hi):
+    return B.clip(x, lo, hi)
+
+
+def clip(x, lo=None, hi=None):
+    """Limit ``x`` to ``[lo, hi]``; either bound may be None (unbounded).
+
+    The gradient goes to ``x`` where ``lo <= x <= hi`` (bounds included, as in
+    PyTorch) and to a bound where it was the value taken.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.clip(ad.tensor([-2.0, 0.5, 3.0]), -1, 1)
+    Tensor([-1. ,  0.5,  1. ], dtype=float64)
+    """
+    if lo is None and hi is None:
+        raise ValueError("clip: at least one of lo and hi must be given")
+    return apply(_clip, (x, -np.inf if lo is None else lo, np.inf if hi is None else hi), None)
