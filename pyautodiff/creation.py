@@ -18,7 +18,7 @@ def tensor(data, requires_grad=False, dtype=None):
 
 
 def _leaf(data, requires_grad):
-    t = Tensor._make(data, False, None)
+    t = Tensor._make(data)
     t.requires_grad = requires_grad
     return t
 

@@ -1,11 +1,11 @@
 """Recording the tape and running it backwards.
 
-Every op result that needs a gradient carries a ``Node``: the op, its inputs,
-its output array and a sequence number. Inputs are always recorded before the
-ops that use them, so descending sequence numbers are a topological order of
-the graph: ``backward`` pops nodes from a heap in that order, with no recursion
-and no separate sorting pass, and each node is visited once all its consumers
-have sent it their gradient.
+A tensor made by a recorded op is its own graph node: it keeps the op, its
+inputs and a sequence number (see ``Tensor.__slots__``). Inputs are always
+recorded before the ops that use them, so descending sequence numbers are a
+topological order: ``backward`` pops nodes from a heap in that order, with no
+recursion and no sorting pass, and reaches each node only after every consumer
+has sent it its gradient.
 """
 
 import contextlib
@@ -19,6 +19,7 @@ from . import backends
 from .tensor import Tensor, operand
 
 _ndarray = np.ndarray
+_new = Tensor.__new__
 _make = Tensor._make
 _next_seq = itertools.count().__next__
 
@@ -30,27 +31,25 @@ class _GradMode(threading.local):
 _mode = _GradMode()
 
 
-class Node:
-    """One recorded op application.
-
-    ``args`` are the inputs as passed (Tensors and constants), ``vals`` the
-    same as arrays, ``needs`` which inputs want a gradient. ``args``, ``vals``
-    and ``out`` are dropped once the node's VJPs ran, unless the graph is retained.
-    """
-
-    __slots__ = ("op", "args", "vals", "out", "kw", "needs", "seq")
-
-    def __init__(self, op, args, vals, out, kw, needs):
-        self.op = op
-        self.args = args
-        self.vals = vals
-        self.out = out
-        self.kw = kw
-        self.needs = needs
-        self.seq = _next_seq()
-
-
 # ----- recording --------------------------------------------------------------
+
+# The indices of the inputs that want a gradient, for the one- and two-input fast paths.
+_WANT = {(True, False): (0,), (False, True): (1,), (True, True): (0, 1)}
+
+
+def _node(out, op, args, vals, kw, needs):
+    t = _new(Tensor)
+    t.data = out
+    t._rg = True
+    t._grad = None
+    t._op = op
+    t._args = args
+    t._vals = vals
+    t._kw = kw
+    t._needs = needs
+    t._seq = _next_seq()
+    return t
+
 
 def _fail(op, vals, err):
     """Re-raise a kernel's ValueError/TypeError with the op, shapes and dtypes named."""
@@ -62,31 +61,29 @@ def _fail(op, vals, err):
 
 def apply1(op, x):
     """Apply a one-input op with no parameters: the fast path of unary operators."""
-    if type(x) is Tensor:
-        xd = x.data
-        rg = x._rg
-    else:
+    if type(x) is not Tensor and not isinstance(x, Tensor):
         return apply(op, (x,), None)
+    xd = x.data
     try:
         out = op.forward(backends.active, xd)
     except (ValueError, TypeError) as e:
         _fail(op, (xd,), e)
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    if rg and _mode.enabled:
-        return _make(out, True, Node(op, (x,), (xd,), out, None, (True,)))
-    return _make(out, False, None)
+    if x._rg and _mode.enabled:
+        return _node(out, op, (x,), (xd,), None, _WANT[True, False])
+    return _make(out)
 
 
 def apply2(op, x, y):
     """Apply a two-input op with no parameters: the fast path of binary operators."""
-    if type(x) is Tensor:
+    if type(x) is Tensor or isinstance(x, Tensor):
         xd = x.data
         xr = x._rg
     else:
         xd = operand(x, op.name)
         xr = False
-    if type(y) is Tensor:
+    if type(y) is Tensor or isinstance(y, Tensor):
         yd = y.data
         yr = y._rg
     else:
@@ -99,32 +96,33 @@ def apply2(op, x, y):
     if type(out) is not _ndarray:
         out = np.asarray(out)
     if (xr or yr) and _mode.enabled:
-        return _make(out, True, Node(op, (x, y), (xd, yd), out, None, (xr, yr)))
-    return _make(out, False, None)
+        return _node(out, op, (x, y), (xd, yd), None, _WANT[xr, yr])
+    return _make(out)
 
 
 def apply(op, args, kw):
     """Apply ``op``: the first ``op.nin`` args are inputs, the rest are parameters."""
     nin = len(args) if op.nin is None else op.nin
     vals = list(args)
-    needs = [False] * nin
+    needs = []
     for i in range(nin):
         a = args[i]
         if isinstance(a, Tensor):
             vals[i] = a.data
-            needs[i] = a._rg
+            if a._rg:
+                needs.append(i)
         else:
             vals[i] = operand(a, op.name)
-    B = backends.active
     try:
-        out = op.forward(B, *vals, **kw) if kw else op.forward(B, *vals)
+        out = op.forward(backends.active, *vals, **kw) if kw else \
+            op.forward(backends.active, *vals)
     except (ValueError, TypeError) as e:
         _fail(op, vals, e)
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    if True in needs and _mode.enabled:
-        return _make(out, True, Node(op, args, tuple(vals), out, kw, tuple(needs)))
-    return _make(out, False, None)
+    if needs and _mode.enabled:
+        return _node(out, op, args, tuple(vals), kw, tuple(needs))
+    return _make(out)
 
 
 # ----- grad mode --------------------------------------------------------------
@@ -185,7 +183,7 @@ def is_grad_enabled():
 # ----- backward ---------------------------------------------------------------
 
 def _fit(gi, shape, dtype, op, i):
-    """Reduce a VJP result over the dimensions its input was broadcast along.
+    """Sum a VJP result over the dimensions its input was broadcast along; cast its dtype.
 
     Works on arrays and, under ``create_graph``, on Tensors (same method names).
     """
@@ -225,8 +223,9 @@ def _root_gradient(t, gradient, create_graph):
         if g.dtype != t.dtype:
             g = g.astype(t.dtype)
     if create_graph:
-        return gradient if isinstance(gradient, Tensor) and gradient.dtype == t.dtype \
-            else _make(g, False, None)
+        if isinstance(gradient, Tensor) and gradient.dtype == t.dtype:
+            return gradient
+        return _make(g)
     return g
 
 
@@ -237,83 +236,80 @@ def backward(t, gradient=None, retain_graph=False, create_graph=False):
             "backward: the tensor does not require grad and has no recorded history; "
             "set requires_grad=True on an input"
         )
-    retain = retain_graph or create_graph
     g = _root_gradient(t, gradient, create_graph)
-    root = t._node
-    leaves = {}
-    if root is None:
-        _to_leaf(leaves, t, g, False)
+    if t._op is None:
+        leaves = {t: (g, False)}
     elif create_graph:
         with enable_grad():
-            _sweep(root, g, leaves, retain, True)
+            leaves = _sweep(t, g, True, True)
     else:
-        _sweep(root, g, leaves, retain, False)
+        leaves = _sweep(t, g, retain_graph, False)
     for leaf, (gi, owned) in leaves.items():
-        if create_graph:
-            gt = gi if isinstance(gi, Tensor) else _make(gi, False, None)
-        else:
-            gt = _make(gi if owned else np.array(gi), False, None)
+        if not create_graph:
+            gi = _make(gi if owned else gi.copy())
         old = leaf._grad
-        leaf._grad = gt if old is None else old + gt
+        leaf._grad = gi if old is None else old + gi
 
 
-def _to_leaf(leaves, leaf, gi, owned):
-    entry = leaves.get(leaf)
-    if entry is None:
-        leaves[leaf] = (gi, owned)
-    elif entry[1]:
-        leaves[leaf] = (backends.active.acc(entry[0], gi), True)
-    else:
-        leaves[leaf] = (entry[0] + gi, not isinstance(gi, Tensor))
+def _sweep(root, g, retain, create_graph):
+    """Run every VJP from ``root`` down; return {leaf: (gradient, owned)}.
 
-
-def _sweep(root, g, leaves, retain, create_graph):
+    A gradient is "owned" when no one else holds the array, so later
+    contributions may be added into it in place.
+    """
     pending = {root: g}
-    owned = set()  # nodes whose pending gradient is a buffer we may add into
-    heap = [(-root.seq, root)]
+    owned = set()
+    leaves = {}
+    heap = [(-root._seq, root)]
     pop, push = heapq.heappop, heapq.heappush
-    B = backends.active
+    acc = backends.active.acc
     while heap:
         node = pop(heap)[1]
         g = pending.pop(node)
-        vals = node.vals
+        vals = node._vals
         if vals is None:
             raise RuntimeError(
-                f"backward: the graph through '{node.op.name}' was already freed by an "
+                f"backward: the graph through '{node._op.name}' was already freed by an "
                 "earlier backward; pass retain_graph=True to the first backward to run "
                 "it twice"
             )
-        op, kw, args = node.op, node.kw, node.args
+        args, kw, vjps = node._args, node._kw, node._op.vjps
         if create_graph:
-            out = _make(node.out, True, node)
             vals = args
+            out = node
         else:
-            out = node.out
-        vjps = op.vjps
-        for i, need in enumerate(node.needs):
-            if not need:
-                continue
+            out = node.data
+        for i in node._needs:
             gi = vjps[i](g, out, *vals, **kw) if kw else vjps[i](g, out, *vals)
             parent = args[i]
-            if not create_graph and type(gi) is not _ndarray:
-                gi = np.asarray(gi)
-            gi = _fit(gi, parent.data.shape, parent.data.dtype, op, i)
-            pnode = parent._node
-            if pnode is None:
-                # A leaf keeps the array only if nothing else can see it: not the
-                # upstream gradient itself and not a view of another array.
-                _to_leaf(leaves, parent, gi, not create_graph and gi is not g
-                         and gi.base is None)
-            elif pnode in pending:
-                if create_graph:
-                    pending[pnode] = pending[pnode] + gi
-                elif pnode in owned:
-                    pending[pnode] = B.acc(pending[pnode], gi)
-                else:
-                    pending[pnode] = pending[pnode] + gi
-                    owned.add(pnode)
+            pdata = parent.data
+            if create_graph:
+                gi = _fit(gi, pdata.shape, pdata.dtype, node._op, i)
             else:
-                pending[pnode] = gi
-                push(heap, (-pnode.seq, pnode))
+                if type(gi) is not _ndarray:
+                    gi = np.asarray(gi)
+                if gi.shape != pdata.shape or gi.dtype is not pdata.dtype:
+                    gi = _fit(gi, pdata.shape, pdata.dtype, node._op, i)
+            if parent._op is None:
+                # A leaf keeps an array only if no one else can see it: not the
+                # upstream gradient itself and not a view of another array.
+                entry = leaves.get(parent)
+                if entry is None:
+                    leaves[parent] = (gi, not create_graph and gi is not g and gi.base is None)
+                elif entry[1]:
+                    leaves[parent] = (acc(entry[0], gi), True)
+                else:
+                    leaves[parent] = (entry[0] + gi, not create_graph)
+            elif parent in pending:
+                if parent in owned:
+                    pending[parent] = acc(pending[parent], gi)
+                else:
+                    pending[parent] = pending[parent] + gi
+                    if not create_graph:
+                        owned.add(parent)
+            else:
+                pending[parent] = gi
+                push(heap, (-parent._seq, parent))
         if not retain:
-            node.args = node.vals = node.out = None
+            node._args = node._vals = None
+    return leaves

@@ -89,25 +89,30 @@ class Tensor:
     Tensor([2., 4., 6.], dtype=float64)
     """
 
-    __slots__ = ("data", "_rg", "_node", "_grad", "__weakref__")
+    # A result of a recorded op is its own graph node: ``_op`` made it from
+    # ``_args`` (Tensors and constants; ``_vals`` the same as arrays) with
+    # parameters ``_kw``; ``_needs`` lists the inputs that want a gradient and
+    # ``_seq`` orders nodes for the backward pass (see engine.py).
+    __slots__ = ("data", "_rg", "_grad", "_op", "_args", "_vals", "_kw", "_needs", "_seq",
+                 "__weakref__")
     # numpy defers to our reflected operators (``np.ones(3) * x`` -> x.__rmul__).
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = as_array(data, "Tensor", dtype, copy=True)
-        self._node = None
+        self._op = None
         self._grad = None
         self._rg = False
         if requires_grad:
             self.requires_grad = True
 
     @classmethod
-    def _make(cls, data, requires_grad, node):
-        # The constructor for results of ops: no conversion, no copy.
+    def _make(cls, data):
+        # A tensor with no history around an array we own: no conversion, no copy.
         t = cls.__new__(cls)
         t.data = data
-        t._rg = requires_grad
-        t._node = node
+        t._rg = False
+        t._op = None
         t._grad = None
         return t
 
@@ -120,7 +125,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if self._node is not None:
+        if self._op is not None:
             raise RuntimeError(
                 "requires_grad: can only be set on leaf tensors; use detach() to get a leaf"
             )
@@ -134,7 +139,7 @@ class Tensor:
     @property
     def is_leaf(self):
         """True for tensors not produced by a recorded operation."""
-        return self._node is None
+        return self._op is None
 
     @property
     def grad(self):
@@ -155,7 +160,7 @@ class Tensor:
     @property
     def grad_fn(self):
         """The name of the op that made this tensor, or None for a leaf."""
-        return None if self._node is None else self._node.op.name
+        return None if self._op is None else self._op.name
 
     shape = property(lambda self: self.data.shape, doc="The shape, as numpy's.")
     ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
@@ -217,8 +222,8 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
         extra = f"dtype={self.data.dtype}"
-        if self._node is not None:
-            extra += f", grad_fn={self._node.op.name}"
+        if self._op is not None:
+            extra += f", grad_fn={self._op.name}"
         elif self._rg:
             extra += ", requires_grad=True"
         return f"Tensor({body}, {extra})"
@@ -262,7 +267,7 @@ class Tensor:
         >>> (x * 2).detach().requires_grad
         False
         """
-        return Tensor._make(self.data, False, None)
+        return Tensor._make(self.data)
 
     # ----- operators --------------------------------------------------------
     def __add__(self, other):
@@ -348,7 +353,7 @@ class Tensor:
     __rxor__ = __xor__
 
     def __invert__(self):
-        return Tensor._make(np.logical_not(self.data), False, None)
+        return Tensor._make(np.logical_not(self.data))
 
 
 def _compare(fn, x, y):

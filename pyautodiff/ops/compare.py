@@ -21,7 +21,7 @@ def _comparison(fn):
             return fn(x, y)
         xd, yd = _value(x, name), _value(y, name)
         try:
-            return Tensor._make(np.asarray(fn(xd, yd)), False, None)
+            return Tensor._make(np.asarray(fn(xd, yd)))
         except ValueError as e:
             raise ValueError(f"{name}: {e} (shapes {np.shape(xd)} and {np.shape(yd)})") from None
 
@@ -44,5 +44,5 @@ logical_xor = _comparison(np.logical_xor)
 def sign(x):
     """-1, 0 or 1 by the sign of ``x``; piecewise constant, so it carries no gradient."""
     if isinstance(x, Tensor):
-        return Tensor._make(np.sign(x.data), False, None)
+        return Tensor._make(np.sign(x.data))
     return np.sign(x)

@@ -74,12 +74,12 @@ def _pow_dx(g, out, x, y):
     # y * x**(y-1) is 0 * inf at x == 0 when y == 0; the true derivative there is 0.
     if isinstance(y, (int, float)):
         return g * (y * x ** (y - 1)) if y != 0 else g * 0.0
-    return g * P.where(y * x ** (y - 1), 0.0, y == 0)
+    return g * _select(y == 0, 0.0, y * x ** (y - 1))
 
 
 def _pow_dy(g, out, x, y):
     # d/dy x**y = x**y log x; at x == 0 take log as 0 (the one-sided limit for y > 0).
-    return g * out * P.log(P.where(x, 1.0, x == 0))
+    return g * out * P.log(_select(x == 0, 1.0, x))
 
 
 @defop(vjp=(_pow_dx, _pow_dy), nin=2)
@@ -334,11 +334,16 @@ def relu_grad(B, g, x):
 
 # ----- selection ----------------------------------------------------------------
 
-@defop(vjp=(lambda g, out, x, y, cond: P.where(g, 0.0, cond),
-            lambda g, out, x, y, cond: P.where(0.0, g, cond)), nin=2, name="where",
+def _select(cond, x, y):
+    """``where`` on arrays or tensors, for VJPs."""
+    return P.where(x, y, cond)
+
+
+@defop(vjp=(lambda g, out, x, y, cond: _select(cond, g, 0.0),
+            lambda g, out, x, y, cond: _select(cond, 0.0, g)), nin=2, name="where",
        public=False)
 def _where(B, x, y, cond):
-    # The condition is a parameter, not an input: it carries no gradient.
+    # The condition is a parameter after the inputs: it carries no gradient.
     return B.where(cond, x, y)
 
 
