@@ -34,7 +34,7 @@ _mode = _GradMode()
 # ----- recording --------------------------------------------------------------
 
 # The indices of the inputs that want a gradient, for the one- and two-input fast paths.
-_WANT = {(True, False): (0,), (False, True): (1,), (True, True): (0, 1)}
+_ONLY_FIRST, _ONLY_SECOND, _BOTH = (0,), (1,), (0, 1)
 
 
 def _node(out, op, args, vals, kw, needs):
@@ -70,34 +70,58 @@ def apply1(op, x):
         _fail(op, (xd,), e)
     if type(out) is not _ndarray:
         out = np.asarray(out)
+    t = _new(Tensor)
+    t.data = out
+    t._grad = None
+    t._op = None
     if x._rg and _mode.enabled:
-        return _node(out, op, (x,), (xd,), None, _WANT[True, False])
-    return _make(out)
+        # Recording inline, not through _node(): this is the hottest path.
+        t._rg = True
+        t._op = op
+        t._args = (x,)
+        t._vals = (xd,)
+        t._kw = None
+        t._needs = _ONLY_FIRST
+        t._seq = _next_seq()
+    else:
+        t._rg = False
+    return t
 
 
 def apply2(op, x, y):
     """Apply a two-input op with no parameters: the fast path of binary operators."""
+    xr = yr = False
     if type(x) is Tensor or isinstance(x, Tensor):
         xd = x.data
         xr = x._rg
     else:
-        xd = operand(x, op.name)
-        xr = False
+        xd = x if type(x) is float else operand(x, op.name)
     if type(y) is Tensor or isinstance(y, Tensor):
         yd = y.data
         yr = y._rg
     else:
-        yd = operand(y, op.name)
-        yr = False
+        yd = y if type(y) is float else operand(y, op.name)
     try:
         out = op.forward(backends.active, xd, yd)
     except (ValueError, TypeError) as e:
         _fail(op, (xd, yd), e)
     if type(out) is not _ndarray:
         out = np.asarray(out)
+    t = _new(Tensor)
+    t.data = out
+    t._grad = None
+    t._op = None
     if (xr or yr) and _mode.enabled:
-        return _node(out, op, (x, y), (xd, yd), None, _WANT[xr, yr])
-    return _make(out)
+        t._rg = True
+        t._op = op
+        t._args = (x, y)
+        t._vals = (xd, yd)
+        t._kw = None
+        t._needs = _BOTH if xr and yr else _ONLY_FIRST if xr else _ONLY_SECOND
+        t._seq = _next_seq()
+    else:
+        t._rg = False
+    return t
 
 
 def apply(op, args, kw):
@@ -246,7 +270,7 @@ def backward(t, gradient=None, retain_graph=False, create_graph=False):
         leaves = _sweep(t, g, retain_graph, False)
     for leaf, (gi, owned) in leaves.items():
         if not create_graph:
-            gi = _make(gi if owned else gi.copy())
+            gi = _make(gi if owned and type(gi) is _ndarray else np.array(gi))
         old = leaf._grad
         leaf._grad = gi if old is None else old + gi
 
@@ -257,15 +281,14 @@ def _sweep(root, g, retain, create_graph):
     A gradient is "owned" when no one else holds the array, so later
     contributions may be added into it in place.
     """
-    pending = {root: g}
+    pending = {}
     owned = set()
     leaves = {}
-    heap = [(-root._seq, root)]
+    heap = []
     pop, push = heapq.heappop, heapq.heappush
     acc = backends.active.acc
-    while heap:
-        node = pop(heap)[1]
-        g = pending.pop(node)
+    node = root
+    while True:
         vals = node._vals
         if vals is None:
             raise RuntimeError(
@@ -279,17 +302,16 @@ def _sweep(root, g, retain, create_graph):
             out = node
         else:
             out = node.data
+        # In a chain each node reaches one new parent while nothing else waits:
+        # that parent is next, and the heap is skipped.
+        fresh = None
         for i in node._needs:
             gi = vjps[i](g, out, *vals, **kw) if kw else vjps[i](g, out, *vals)
             parent = args[i]
             pdata = parent.data
-            if create_graph:
+            # (numpy scalars from 0-d results pass too: they have shape and dtype)
+            if create_graph or gi.shape != pdata.shape or gi.dtype is not pdata.dtype:
                 gi = _fit(gi, pdata.shape, pdata.dtype, node._op, i)
-            else:
-                if type(gi) is not _ndarray:
-                    gi = np.asarray(gi)
-                if gi.shape != pdata.shape or gi.dtype is not pdata.dtype:
-                    gi = _fit(gi, pdata.shape, pdata.dtype, node._op, i)
             if parent._op is None:
                 # A leaf keeps an array only if no one else can see it: not the
                 # upstream gradient itself and not a view of another array.
@@ -309,7 +331,20 @@ def _sweep(root, g, retain, create_graph):
                         owned.add(parent)
             else:
                 pending[parent] = gi
-                push(heap, (-parent._seq, parent))
+                if fresh is None and not heap:
+                    fresh = parent
+                else:
+                    push(heap, (-parent._seq, parent))
         if not retain:
             node._args = node._vals = None
-    return leaves
+        if fresh is not None:
+            if heap:
+                push(heap, (-fresh._seq, fresh))
+                node = pop(heap)[1]
+            else:
+                node = fresh
+        elif heap:
+            node = pop(heap)[1]
+        else:
+            return leaves
+        g = pending.pop(node)
