@@ -129,13 +129,13 @@ def apply(op, args, kw):
     nin = len(args) if op.nin is None else op.nin
     vals = list(args)
     needs = []
-    for i in range(nin):
-        a = args[i]
+    for i, a in enumerate(args):
         if isinstance(a, Tensor):
+            # A tensor parameter (a mask) is a constant: the VJPs see its array.
             vals[i] = a.data
-            if a._rg:
+            if a._rg and i < nin:
                 needs.append(i)
-        else:
+        elif i < nin:
             vals[i] = operand(a, op.name)
     try:
         out = op.forward(backends.active, *vals, **kw) if kw else \

@@ -93,8 +93,18 @@ class Tensor:
     # ``_args`` (Tensors and constants; ``_vals`` the same as arrays) with
     # parameters ``_kw``; ``_needs`` lists the inputs that want a gradient and
     # ``_seq`` orders nodes for the backward pass (see engine.py).
-    __slots__ = ("data", "_rg", "_grad", "_op", "_args", "_vals", "_kw", "_needs", "_seq",
-                 "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_grad",
+        "_kw",
+        "_needs",
+        "_op",
+        "_rg",
+        "_seq",
+        "_vals",
+        "data",
+    )
     # numpy defers to our reflected operators (``np.ones(3) * x`` -> x.__rmul__).
     __array_ufunc__ = None
 
@@ -367,14 +377,21 @@ def _compare(fn, x, y):
 
 # Methods that are the module functions of the same name: one definition each,
 # documented there. Bound here because the ops build Tensors, so they load after.
-from .engine import apply1, apply2, backward  # noqa: E402
-from .ops import composite, elementwise, linalg, reduce, shape  # noqa: E402
-from .ops.compare import (  # noqa: E402
-    equal, greater, greater_equal, less, less_equal, logical_and, logical_or, logical_xor,
+from .engine import apply1, apply2, backward
+from .ops import composite, elementwise, linalg, reduce, shape
+from .ops.compare import (
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    logical_and,
+    logical_or,
+    logical_xor,
     not_equal,
 )
-from .ops.linalg import matmul  # noqa: E402
-from .ops.shape import getitem, transpose  # noqa: E402
+from .ops.linalg import matmul
+from .ops.shape import getitem, transpose
 
 add, sub, mul, div, pow, neg = (getattr(elementwise, n).op for n in
                                 ("add", "sub", "mul", "div", "pow", "neg"))

@@ -27,7 +27,7 @@ class Op:
     ``i`` given the upstream gradient ``g`` and the forward result ``out``.
     """
 
-    __slots__ = ("name", "forward", "vjps", "nin")
+    __slots__ = ("forward", "name", "nin", "vjps")
 
     def __init__(self, name, forward, vjps, nin):
         self.name = name

@@ -131,13 +131,13 @@ def _offsets(xs, axis):
 
 @defop(vjp=lambda i, g, out, *xs, axis=0: P.getitem(
     g, (slice(None),) * (axis % out.ndim) + (slice(*_offsets(xs, axis)[i:i + 2]),)),
-    nin=None, public=False)
+    nin=None, name="concatenate", public=False)
 def _concatenate(B, *xs, axis=0):
     return np.concatenate(xs, axis=axis)
 
 
 @defop(vjp=lambda i, g, out, *xs, axis=0: P.getitem(g, (slice(None),) * (axis % out.ndim) + (i,)),
-       nin=None, public=False)
+       nin=None, name="stack", public=False)
 def _stack(B, *xs, axis=0):
     return np.stack(xs, axis=axis)
 
