@@ -38,6 +38,7 @@ from .ops.linalg import matmul
 from .ops.reduce import logsumexp, max, mean, min, sum
 from .ops.shape import (
     astype,
+    copy,
     broadcast_to,
     concatenate,
     expand_dims,
@@ -61,6 +62,7 @@ __all__ = [
     "abs",
     "add",
     "astype",
+    "copy",
     "broadcast_to",
     "c_available",
     "clip",

@@ -53,6 +53,8 @@ def _node(out, op, args, vals, kw, needs):
 
 def _fail(op, vals, err):
     """Re-raise a kernel's ValueError/TypeError with the op, shapes and dtypes named."""
+    if str(err).startswith(op.name + ":"):
+        raise err  # our own check: it already reads "op: problem ..."
     desc = ", ".join(
         f"{np.shape(v)} {getattr(v, 'dtype', type(v).__name__)}" for v in vals[: op.nin]
     )
@@ -269,7 +271,11 @@ def backward(t, gradient=None, retain_graph=False, create_graph=False):
     else:
         leaves = _sweep(t, g, retain_graph, False)
     for leaf, (gi, owned) in leaves.items():
-        if not create_graph:
+        # Every .grad gets storage of its own, as PyTorch's: a gradient shared
+        # with another leaf or with the caller's array must be copied first.
+        if create_graph:
+            gi = gi if owned else gi.copy()
+        else:
             gi = _make(gi if owned and type(gi) is _ndarray else np.array(gi))
         old = leaf._grad
         leaf._grad = gi if old is None else old + gi
@@ -317,11 +323,12 @@ def _sweep(root, g, retain, create_graph):
                 # upstream gradient itself and not a view of another array.
                 entry = leaves.get(parent)
                 if entry is None:
-                    leaves[parent] = (gi, not create_graph and gi is not g and gi.base is None)
-                elif entry[1]:
+                    arr = gi.data if create_graph else gi
+                    leaves[parent] = (gi, gi is not g and arr.base is None)
+                elif entry[1] and not create_graph:
                     leaves[parent] = (acc(entry[0], gi), True)
                 else:
-                    leaves[parent] = (entry[0] + gi, not create_graph)
+                    leaves[parent] = (entry[0] + gi, True)
             elif parent in pending:
                 if parent in owned:
                     pending[parent] = acc(pending[parent], gi)

@@ -403,7 +403,7 @@ for _module, _names in (
     (reduce, ("sum", "mean", "max", "min", "logsumexp")),
     (composite, ("var", "softmax", "log_softmax")),
     (shape, ("reshape", "transpose", "swapaxes", "squeeze", "expand_dims", "broadcast_to",
-             "flatten", "astype")),
+             "flatten", "astype", "copy")),
     (linalg, ("matmul",)),
 ):
     for _name in _names:

@@ -189,6 +189,21 @@ def astype(B, x, dtype):
     return np.asarray(x).astype(_dtype_arg(dtype, "astype"))
 
 
+@defop(vjp=lambda g, out, x: g)
+def copy(B, x):
+    """A copy with storage of its own; the gradient passes through.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> x = ad.tensor([1.0, 2.0])
+    >>> y = x.copy()
+    >>> y.data is x.data, y.numpy()
+    (False, array([1., 2.]))
+    """
+    return np.array(x)
+
+
 # ----- built from the primitives above --------------------------------------------
 
 def swapaxes(x, axis1, axis2):

@@ -1,0 +1,86 @@
+"""Backends: get/set/use_backend, c_available, and PYAUTODIFF_BACKEND at import."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyautodiff as ad
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_backend_get_and_use(restore_backend):
+    assert ad.get_backend() in ("c", "numpy")
+    before = ad.get_backend()
+    with ad.use_backend("numpy"):
+        assert ad.get_backend() == "numpy"
+        np.testing.assert_array_equal((ad.Tensor([1.0, 2.0]) * 2.0).numpy(), [2.0, 4.0])
+    assert ad.get_backend() == before
+
+
+def test_backend_use_restores_after_exception(restore_backend):
+    before = ad.get_backend()
+    with pytest.raises(KeyError), ad.use_backend("numpy"):
+        raise KeyError("boom")
+    assert ad.get_backend() == before
+
+
+def test_backend_set_numpy(restore_backend):
+    ad.set_backend("numpy")
+    assert ad.get_backend() == "numpy"
+
+
+def test_backend_unknown_name_raises(restore_backend):
+    before = ad.get_backend()
+    with pytest.raises(ValueError):
+        ad.set_backend("fortran")
+    with pytest.raises(ValueError), ad.use_backend("cuda"):
+        pass
+    assert ad.get_backend() == before
+
+
+def test_backend_c_unavailable_raises_runtime_error(restore_backend):
+    if ad.c_available():
+        pytest.skip("the C core is built: set_backend('c') must work (tested elsewhere)")
+    assert ad.c_available() is False
+    before = ad.get_backend()
+    with pytest.raises(RuntimeError, match="C"):
+        ad.set_backend("c")
+    with pytest.raises(RuntimeError), ad.use_backend("c"):
+        pass
+    assert ad.get_backend() == before
+
+
+def test_backend_c_selectable_when_available(restore_backend):
+    if not ad.c_available():
+        pytest.skip("the C core is not built")
+    ad.set_backend("c")
+    assert ad.get_backend() == "c"
+
+
+def _run_python(code, **env):
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_backend_env_var_numpy_honoured_at_import():
+    r = _run_python("import pyautodiff as ad; print(ad.get_backend())",
+                    PYAUTODIFF_BACKEND="numpy")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "numpy"
+
+
+def test_backend_default_is_c_when_built_else_numpy():
+    r = _run_python("import pyautodiff as ad; print(ad.get_backend(), ad.c_available())",
+                    PYAUTODIFF_BACKEND="")
+    assert r.returncode == 0, r.stderr
+    backend, available = r.stdout.split()
+    assert backend == ("c" if available == "True" else "numpy")
