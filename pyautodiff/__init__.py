@@ -38,9 +38,9 @@ from .ops.linalg import matmul
 from .ops.reduce import logsumexp, max, mean, min, sum
 from .ops.shape import (
     astype,
-    copy,
     broadcast_to,
     concatenate,
+    copy,
     expand_dims,
     flatten,
     getitem,
@@ -62,11 +62,11 @@ __all__ = [
     "abs",
     "add",
     "astype",
-    "copy",
     "broadcast_to",
     "c_available",
     "clip",
     "concatenate",
+    "copy",
     "cos",
     "div",
     "enable_grad",
