@@ -18,10 +18,15 @@ active = numpy_backend
 
 
 def _load_c():
-    """The C backend module, or None when the compiled core did not load."""
+    """The C backend module, or None (with one warning) when the compiled core did not load."""
     try:
         return importlib.import_module(".c_backend", __name__)
-    except ImportError:
+    except ImportError as e:
+        if os.environ.get("PYAUTODIFF_BACKEND", "").strip().lower() != "numpy":
+            warnings.warn(
+                f"pyautodiff: the C core is not available ({e}); running on the numpy backend",
+                RuntimeWarning, stacklevel=3,
+            )
         return None
 
 

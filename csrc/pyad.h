@@ -1,0 +1,169 @@
+/* pyad.h: the C API of pyautodiff's core. This file is also cffi's cdef, so it
+ * holds prototypes only: no preprocessor directives.
+ *
+ * Contract, for every function below:
+ * - <dt> is f32 (float) or f64 (double); every array argument has that type.
+ * - Arrays are contiguous, hold at least the stated number of elements, and the
+ *   output never overlaps an input (so pointers are restrict): the Python side
+ *   checks all of this before calling, and kernels check nothing.
+ * - Kernels allocate nothing, keep no state, do no I/O and cannot fail. They
+ *   may run on several OpenMP threads; cffi releases the GIL around each call.
+ * - Results match numpy's elementwise ufuncs: NaN, inf and -0.0 propagate as
+ *   numpy's do; transcendentals are within 2 ulp of the correctly rounded value.
+ *
+ * Families:
+ *   pyad_<op>_<dt>(n, out, x)               out[i] = op(x[i])
+ *   pyad_<op>_<dt>(n, out, x, y)            out[i] = x[i] op y[i]
+ *   pyad_<op>_scalar_<dt>(n, out, x, s)     out[i] = x[i] op s
+ *   pyad_<op>_rscalar_<dt>(n, out, s, y)    out[i] = s op y[i]
+ *   pyad_<op>_row_<dt>(rows, cols, out, x, y)   x is (rows, cols), y is (cols,)
+ *   pyad_<op>_rrow_<dt>(rows, cols, out, x, y)  x is (cols,), y is (rows, cols)
+ *   pyad_acc_<dt>(n, dst, src)              dst[i] += src[i]
+ *   pyad_acc_rows_<dt>(rows, cols, dst, src)    dst[j] += sum_i src[i, j]
+ *   pyad_sum_<dt>(n, x)                     the sum of x (pairwise within blocks)
+ *   pyad_triad_<dt>(n, a, b, c, s)          a[i] = b[i] + s * c[i] (bandwidth probe)
+ * The binary <op>s include tanh_grad (x * (1 - y*y)), sigmoid_grad
+ * (x * (y * (1 - y))) and relu_grad (x * (y > 0)): fused backward formulas.
+ */
+
+/* ---- float ---- */
+void pyad_neg_f32(size_t n, float *out, const float *x);
+void pyad_abs_f32(size_t n, float *out, const float *x);
+void pyad_exp_f32(size_t n, float *out, const float *x);
+void pyad_log_f32(size_t n, float *out, const float *x);
+void pyad_log1p_f32(size_t n, float *out, const float *x);
+void pyad_expm1_f32(size_t n, float *out, const float *x);
+void pyad_sqrt_f32(size_t n, float *out, const float *x);
+void pyad_square_f32(size_t n, float *out, const float *x);
+void pyad_sin_f32(size_t n, float *out, const float *x);
+void pyad_cos_f32(size_t n, float *out, const float *x);
+void pyad_tanh_f32(size_t n, float *out, const float *x);
+void pyad_sigmoid_f32(size_t n, float *out, const float *x);
+void pyad_relu_f32(size_t n, float *out, const float *x);
+void pyad_softplus_f32(size_t n, float *out, const float *x);
+void pyad_add_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_add_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_add_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_add_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_add_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_sub_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_sub_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_sub_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_sub_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_sub_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_mul_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_mul_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_mul_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_mul_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_mul_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_div_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_div_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_div_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_div_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_div_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_pow_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_pow_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_pow_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_pow_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_pow_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_maximum_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_maximum_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_maximum_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_maximum_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_maximum_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_minimum_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_minimum_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_minimum_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_minimum_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_minimum_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_tanh_grad_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_tanh_grad_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_tanh_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_tanh_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_tanh_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_sigmoid_grad_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_sigmoid_grad_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_sigmoid_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_sigmoid_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_sigmoid_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_relu_grad_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_relu_grad_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_relu_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_relu_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_relu_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_acc_f32(size_t n, float *dst, const float *src);
+void pyad_acc_rows_f32(size_t rows, size_t cols, float *dst, const float *src);
+double pyad_sum_f32(size_t n, const float *x);
+void pyad_triad_f32(size_t n, float *a, const float *b, const float *c, float s);
+
+/* ---- double ---- */
+void pyad_neg_f64(size_t n, double *out, const double *x);
+void pyad_abs_f64(size_t n, double *out, const double *x);
+void pyad_exp_f64(size_t n, double *out, const double *x);
+void pyad_log_f64(size_t n, double *out, const double *x);
+void pyad_log1p_f64(size_t n, double *out, const double *x);
+void pyad_expm1_f64(size_t n, double *out, const double *x);
+void pyad_sqrt_f64(size_t n, double *out, const double *x);
+void pyad_square_f64(size_t n, double *out, const double *x);
+void pyad_sin_f64(size_t n, double *out, const double *x);
+void pyad_cos_f64(size_t n, double *out, const double *x);
+void pyad_tanh_f64(size_t n, double *out, const double *x);
+void pyad_sigmoid_f64(size_t n, double *out, const double *x);
+void pyad_relu_f64(size_t n, double *out, const double *x);
+void pyad_softplus_f64(size_t n, double *out, const double *x);
+void pyad_add_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_add_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_add_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_add_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_add_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_sub_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_sub_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_sub_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_sub_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_sub_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_mul_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_mul_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_mul_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_mul_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_mul_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_div_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_div_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_div_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_div_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_div_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_pow_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_pow_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_pow_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_pow_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_pow_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_maximum_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_maximum_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_maximum_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_maximum_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_maximum_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_minimum_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_minimum_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_minimum_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_minimum_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_minimum_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_tanh_grad_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_tanh_grad_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_tanh_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_tanh_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_tanh_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_sigmoid_grad_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_sigmoid_grad_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_sigmoid_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_sigmoid_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_sigmoid_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_relu_grad_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_relu_grad_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_relu_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_relu_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_relu_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_acc_f64(size_t n, double *dst, const double *src);
+void pyad_acc_rows_f64(size_t rows, size_t cols, double *dst, const double *src);
+double pyad_sum_f64(size_t n, const double *x);
+void pyad_triad_f64(size_t n, double *a, const double *b, const double *c, double s);
+
+int pyad_num_threads(void);

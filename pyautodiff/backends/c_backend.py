@@ -1,0 +1,159 @@
+"""The C backend: the numpy backend with the kernels the compiled core covers overridden.
+
+Every call into C goes through the checks here first, because the kernels check
+nothing: both operands must be C-contiguous ndarrays of the same float dtype
+(``ffi.from_buffer`` does not look at dtypes: three float32 values would pass as
+one and a half doubles), shapes must be one of the patterns a kernel handles, and
+the output is always a fresh array. Anything else, and arrays smaller than
+``THRESHOLD`` elements, goes to the numpy kernel of the same name.
+"""
+
+import numpy as np
+
+from .. import _pyad_c
+from . import numpy_backend
+from .numpy_backend import (  # noqa: F401  (the kernels C does not override)
+    clip,
+    matmul,
+    max,
+    min,
+    where,
+)
+
+NAME = "c"
+ffi, lib = _pyad_c.ffi, _pyad_c.lib
+
+# Below this many elements numpy's per-call cost (about 0.4 us) beats ours
+# (buffer wrapping and the foreign call, about 2 us), whatever the arithmetic.
+THRESHOLD = 4096
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_SUFFIX = {_F32: "f32", _F64: "f64"}
+_CTYPE = {_F32: "float[]", _F64: "double[]"}
+_ndarray = np.ndarray
+
+
+def _buf(a):
+    return ffi.from_buffer(_CTYPE[a.dtype], a)
+
+
+def _kernels(name):
+    """{dtype: the C function} for pyad_<name>_f32 / _f64."""
+    return {dt: getattr(lib, f"pyad_{name}_{sfx}") for dt, sfx in _SUFFIX.items()}
+
+
+def _ok(a):
+    """Whether ``a`` can be handed to a kernel as it is."""
+    return (type(a) is _ndarray and a.dtype in _SUFFIX and a.flags.c_contiguous
+            and a.size >= THRESHOLD)
+
+
+def _unary(name):
+    fallback = getattr(numpy_backend, name)
+    ks = _kernels(name)
+
+    def kernel(x):
+        if not _ok(x):
+            return fallback(x)
+        out = np.empty_like(x)
+        ks[x.dtype](x.size, _buf(out), _buf(x))
+        return out
+
+    kernel.__name__ = name
+    kernel.__doc__ = f"``{name}`` in C for large contiguous float arrays, else numpy's."
+    return kernel
+
+
+def _scalar_of(s, dtype):
+    """``s`` as a C scalar if combining it with a ``dtype`` array keeps ``dtype``
+    (numpy's rule: Python numbers are weak, numpy values are not), else None."""
+    if type(s) is float or type(s) is int:
+        return s
+    if isinstance(s, (np.generic, _ndarray)) and s.shape == () and s.dtype == dtype:
+        return s.item()
+    return None
+
+
+def _binary(name):
+    fallback = getattr(numpy_backend, name)
+    same, scal, rscal = _kernels(name), _kernels(name + "_scalar"), _kernels(name + "_rscalar")
+    row, rrow = _kernels(name + "_row"), _kernels(name + "_rrow")
+
+    def kernel(x, y):
+        if _ok(x):
+            dt = x.dtype
+            if type(y) is _ndarray and y.dtype == dt and y.flags.c_contiguous:
+                if y.shape == x.shape:
+                    out = np.empty_like(x)
+                    same[dt](x.size, _buf(out), _buf(x), _buf(y))
+                    return out
+                if y.ndim == 1 and x.ndim >= 2 and x.shape[-1] == y.shape[0] and y.size:
+                    out = np.empty_like(x)
+                    row[dt](x.size // y.size, y.size, _buf(out), _buf(x), _buf(y))
+                    return out
+            s = _scalar_of(y, dt)
+            if s is not None:
+                out = np.empty_like(x)
+                scal[dt](x.size, _buf(out), _buf(x), s)
+                return out
+        elif _ok(y):
+            dt = y.dtype
+            if (type(x) is _ndarray and x.dtype == dt and x.flags.c_contiguous
+                    and x.ndim == 1 and y.ndim >= 2 and y.shape[-1] == x.shape[0] and x.size):
+                out = np.empty_like(y)
+                rrow[dt](y.size // x.size, x.size, _buf(out), _buf(x), _buf(y))
+                return out
+            s = _scalar_of(x, dt)
+            if s is not None:
+                out = np.empty_like(y)
+                rscal[dt](y.size, _buf(out), s, _buf(y))
+                return out
+        return fallback(x, y)
+
+    kernel.__name__ = name
+    kernel.__doc__ = f"``{name}`` in C for large contiguous float operands, else numpy's."
+    return kernel
+
+
+for _name in ("neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "square", "sin", "cos",
+              "tanh", "sigmoid", "relu", "softplus"):
+    globals()[_name] = _unary(_name)
+for _name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum",
+              "tanh_grad", "sigmoid_grad", "relu_grad"):
+    globals()[_name] = _binary(_name)
+del _name
+
+_acc, _acc_rows, _sum = _kernels("acc"), _kernels("acc_rows"), _kernels("sum")
+
+
+def acc(dst, src):
+    """dst += src in place (dst belongs to the engine); returns dst."""
+    if (_ok(dst) and type(src) is _ndarray and src.shape == dst.shape
+            and src.dtype == dst.dtype and src.flags.c_contiguous
+            and not np.may_share_memory(dst, src)):
+        _acc[dst.dtype](dst.size, _buf(dst), _buf(src))
+        return dst
+    return numpy_backend.acc(dst, src)
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (a normalized tuple): all axes, or leading axes, in C."""
+    if _ok(x) and axis is not None:
+        nd = x.ndim
+        if axis == tuple(range(nd)):
+            s = x.dtype.type(_sum[x.dtype](x.size, _buf(x)))
+            return np.full((1,) * nd, s) if keepdims else s
+        k = len(axis)
+        if 0 < k < nd and axis == tuple(range(k)) and x.size:
+            # (rows, cols) with the reduced axes as rows: numpy's own row order.
+            kept = x.shape[k:]
+            out = np.zeros(kept, x.dtype)
+            _acc_rows[x.dtype](x.size // out.size, out.size, _buf(out), _buf(x))
+            return out.reshape((1,) * k + kept) if keepdims else out
+    return numpy_backend.sum(x, axis, keepdims)
+
+
+def triad(a, b, c, s):
+    """a = b + s * c over float64 arrays: the memory-bandwidth probe of the benchmarks."""
+    lib.pyad_triad_f64(a.size, _buf(a), _buf(b), _buf(c), s)
+    return a
