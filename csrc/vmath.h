@@ -1,28 +1,493 @@
-/* vmath.h: the transcendental functions the kernels call, one per dtype.
+/* vmath.h: branch-free, auto-vectorizable exp/log/log1p/expm1/tanh/sigmoid/sin/cos.
  *
- * Interim version: glibc's scalar libm (correctly rounded to within 1 ulp, but
- * not vectorized). The vectorizable polynomial versions replace these bodies;
- * the names and the contract (numpy's results within 2 ulp, NaN/inf/-0.0 as
- * numpy) stay the same.
+ * @@HEADER@@
  */
 #ifndef PYAD_VMATH_H
 #define PYAD_VMATH_H
 
+#include <stdint.h>
+#include <string.h>
 #include <math.h>
 
-#define PYAD_VM_LIBM(fn)                                                        \
-    static inline double pyad_vm_##fn##_f64(double x) { return fn(x); }         \
-    static inline float pyad_vm_##fn##_f32(float x) { return fn##f(x); }
+/* ---- bit casts (memcpy: defined behaviour, folded to register moves) ---- */
+static inline uint64_t pyad_vm__u64(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
+static inline double pyad_vm__f64(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
+static inline uint32_t pyad_vm__u32(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
+static inline float pyad_vm__f32(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
 
-PYAD_VM_LIBM(exp)
-PYAD_VM_LIBM(log)
-PYAD_VM_LIBM(log1p)
-PYAD_VM_LIBM(expm1)
-PYAD_VM_LIBM(tanh)
-PYAD_VM_LIBM(sin)
-PYAD_VM_LIBM(cos)
+#define PYAD_VM__INF64 (pyad_vm__f64(0x7ff0000000000000ULL))
+#define PYAD_VM__NAN64 (pyad_vm__f64(0x7ff8000000000000ULL))
+#define PYAD_VM__INF32 (pyad_vm__f32(0x7f800000U))
+#define PYAD_VM__NAN32 (pyad_vm__f32(0x7fc00000U))
 
-static inline double pyad_vm_sigmoid_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
-static inline float pyad_vm_sigmoid_f32(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* |x| and copysign through the sign bit (vectorizes as and/or). */
+static inline double pyad_vm__abs64(double x) { return pyad_vm__f64(pyad_vm__u64(x) & 0x7fffffffffffffffULL); }
+static inline float pyad_vm__abs32(float x) { return pyad_vm__f32(pyad_vm__u32(x) & 0x7fffffffU); }
+static inline double pyad_vm__signof64(double mag, double sgn)
+{
+    return pyad_vm__f64(pyad_vm__u64(mag) | (pyad_vm__u64(sgn) & 0x8000000000000000ULL));
+}
+static inline float pyad_vm__signof32(float mag, float sgn)
+{
+    return pyad_vm__f32(pyad_vm__u32(mag) | (pyad_vm__u32(sgn) & 0x80000000U));
+}
 
-#endif
+/* ---- constants ---- */
+/* Round-to-nearest-integer shifters: (x + SHIFT) - SHIFT rounds x to an
+ * integer (|x| < 2^51 resp. 2^22) and the low mantissa bits of x + SHIFT hold
+ * that integer in two's complement. No float->int conversion instruction is
+ * needed (avx512f without dq and avx2 have no packed double->int64). */
+#define PYAD_VM__SHIFT64 0x1.8p52
+#define PYAD_VM__SHIFT64_BITS 0x4338000000000000ULL
+#define PYAD_VM__SHIFT32 0x1.8p23f
+#define PYAD_VM__SHIFT32_BITS 0x4b400000U
+
+#define PYAD_VM__INVLN2_D 0x1.71547652b82fep+0
+/* ln2 = HI + LO, HI has 32 significant bits: k*HI is exact for |k| < 2^21. */
+#define PYAD_VM__LN2HI_D 0x1.62e42ffp-1
+#define PYAD_VM__LN2LO_D -0x1.718432a1b0e26p-35
+#define PYAD_VM__INVLN2_F 0x1.715476p+0f
+/* HI has 15 significant bits: k*HI is exact for |k| < 2^9. */
+#define PYAD_VM__LN2HI_F 0x1.62e4p-1f
+#define PYAD_VM__LN2LO_F 0x1.7f7d1cp-20f
+
+/* Polynomial coefficients: near-minimax (Chebyshev) fits computed with
+ * mpmath at 60 digits, rounded to the target precision.
+ * EXP: (e^r - 1 - r)/r^2 on |r| <= ln2/2 (1.0001x). */
+#define PYAD_VM__EXP_D0 0x1.0000000000000p-1
+#define PYAD_VM__EXP_D1 0x1.5555555555557p-3
+#define PYAD_VM__EXP_D2 0x1.5555555555556p-5
+#define PYAD_VM__EXP_D3 0x1.11111111100dcp-7
+#define PYAD_VM__EXP_D4 0x1.6c16c16c162d4p-10
+#define PYAD_VM__EXP_D5 0x1.a01a01abe7fe1p-13
+#define PYAD_VM__EXP_D6 0x1.a01a01a6d889cp-16
+#define PYAD_VM__EXP_D7 0x1.71de0231960ebp-19
+#define PYAD_VM__EXP_D8 0x1.27e4db646b17ep-22
+#define PYAD_VM__EXP_D9 0x1.af4de97ca4194p-26
+#define PYAD_VM__EXP_D10 0x1.1f730349868cep-29
+#define PYAD_VM__EXP_F0 0x1.000000p-1f
+#define PYAD_VM__EXP_F1 0x1.555556p-3f
+#define PYAD_VM__EXP_F2 0x1.5554eap-5f
+#define PYAD_VM__EXP_F3 0x1.1110e0p-7f
+#define PYAD_VM__EXP_F4 0x1.6d4324p-10f
+#define PYAD_VM__EXP_F5 0x1.a124f2p-13f
+/* LOG: T(z) = (log((1+s)/(1-s))/s - 2)/z, z = s^2, s <= (sqrt2-1)/(sqrt2+1). */
+#define PYAD_VM__LOG_D0 0x1.5555555555558p-1
+#define PYAD_VM__LOG_D1 0x1.9999999995204p-2
+#define PYAD_VM__LOG_D2 0x1.2492492e09d4dp-2
+#define PYAD_VM__LOG_D3 0x1.c71c62c639fdep-3
+#define PYAD_VM__LOG_D4 0x1.7462bd8f7796ep-3
+#define PYAD_VM__LOG_D5 0x1.39fd392179a95p-3
+#define PYAD_VM__LOG_D6 0x1.2b6688a387e03p-3
+#define PYAD_VM__LOG_F0 0x1.555556p-1f
+#define PYAD_VM__LOG_F1 0x1.9999ecp-2f
+#define PYAD_VM__LOG_F2 0x1.245c0ap-2f
+#define PYAD_VM__LOG_F3 0x1.dddae0p-3f
+/* SIN: (sin(r) - r)/r^3, COS: (cos(r) - 1 + r^2/2)/r^4, in z = r^2, |r| <= pi/4. */
+#define PYAD_VM__SIN_D0 -0x1.5555555555555p-3
+#define PYAD_VM__SIN_D1 0x1.1111111110ba5p-7
+#define PYAD_VM__SIN_D2 -0x1.a01a019e80693p-13
+#define PYAD_VM__SIN_D3 0x1.71de379252004p-19
+#define PYAD_VM__SIN_D4 -0x1.ae60069e53ef1p-26
+#define PYAD_VM__SIN_D5 0x1.5e098556d302ep-33
+#define PYAD_VM__COS_D0 0x1.5555555555555p-5
+#define PYAD_VM__COS_D1 -0x1.6c16c16c16960p-10
+#define PYAD_VM__COS_D2 0x1.a01a019f4d0edp-16
+#define PYAD_VM__COS_D3 -0x1.27e4fa15bd814p-22
+#define PYAD_VM__COS_D4 0x1.1eeb66b683028p-29
+#define PYAD_VM__COS_D5 -0x1.907c0e63adbb6p-37
+/* float sin/cos are evaluated in double with these shorter fits. */
+#define PYAD_VM__SIN_DF0 -0x1.555555545c0f8p-3
+#define PYAD_VM__SIN_DF1 0x1.11110dea5e8c0p-7
+#define PYAD_VM__SIN_DF2 -0x1.a013a11619d1bp-13
+#define PYAD_VM__SIN_DF3 0x1.6dbbee1f24647p-19
+#define PYAD_VM__COS_DF0 0x1.555555550225fp-5
+#define PYAD_VM__COS_DF1 -0x1.6c16bf51b0df9p-10
+#define PYAD_VM__COS_DF2 0x1.a015c02820885p-16
+#define PYAD_VM__COS_DF3 -0x1.2522e6d930e5bp-22
+
+/* pi/2 = P1 + P2 + P3 (+ ~2^-118): P1, P2 have 30 significant bits so q*P1
+ * and q*P2 are exact for |q| < 2^23. */
+#define PYAD_VM__PIO2_1 0x1.921fb548p+0
+#define PYAD_VM__PIO2_2 -0x1.de973dc8p-31
+#define PYAD_VM__PIO2_3 -0x1.9d9cceba3f91fp-62
+#define PYAD_VM__2OPI_D 0x1.45f306dc9c883p-1
+/* for float inputs (24-bit): P1 has 33 bits, q*P1 exact for |q| < 2^20. */
+#define PYAD_VM__PIO2F_1 0x1.921fb544p+0
+#define PYAD_VM__PIO2F_2 0x1.0b4611a626331p-34
+
+/* ======================================================================
+ * 2^k scaling. kb = k + 2048 (resp. k + 256), unsigned so that only logical
+ * shifts are needed. Two factors 2^floor(k/2) and 2^(k - floor(k/2)), each
+ * normal, so y * s1 is exact and (y * s1) * s2 rounds once, also into the
+ * subnormal range (gradual underflow) and into overflow (inf).
+ * ====================================================================== */
+static inline double pyad_vm__scale64(double y, uint64_t kb)
+{
+    uint64_t k1b = kb >> 1;
+    double s1 = pyad_vm__f64((k1b - 1) << 52);
+    double s2 = pyad_vm__f64((kb - k1b - 1) << 52);
+    return (y * s1) * s2;
+}
+static inline float pyad_vm__scale32(float y, uint32_t kb)
+{
+    uint32_t k1b = kb >> 1;
+    float s1 = pyad_vm__f32((k1b - 1) << 23);
+    float s2 = pyad_vm__f32((kb - k1b - 1) << 23);
+    return (y * s1) * s2;
+}
+
+/* ======================================================================
+ * exp.  x = k ln2 + r, |r| <= ln2/2 (Cody-Waite, k*LN2HI exact, x - k*LN2HI
+ * exact by Sterbenz), e^r = 1 + (r + r^2 P(r)), result scaled by 2^k.
+ * ====================================================================== */
+static inline double pyad_vm__exp_poly_d(double r)
+{
+    double p = PYAD_VM__EXP_D10;
+    p = PYAD_VM__EXP_D9 + r * p;
+    p = PYAD_VM__EXP_D8 + r * p;
+    p = PYAD_VM__EXP_D7 + r * p;
+    p = PYAD_VM__EXP_D6 + r * p;
+    p = PYAD_VM__EXP_D5 + r * p;
+    p = PYAD_VM__EXP_D4 + r * p;
+    p = PYAD_VM__EXP_D3 + r * p;
+    p = PYAD_VM__EXP_D2 + r * p;
+    p = PYAD_VM__EXP_D1 + r * p;
+    p = PYAD_VM__EXP_D0 + r * p;
+    return r + (r * r) * p; /* expm1(r) */
+}
+
+/* Reduce x (already clamped to |x| < 2^51 or NaN): returns r, sets *kd (k as
+ * double) and *kb (k + 2048). */
+static inline double pyad_vm__exp_reduce_d(double x, double *kd, uint64_t *kb)
+{
+    double t = x * PYAD_VM__INVLN2_D + PYAD_VM__SHIFT64;
+    *kb = pyad_vm__u64(t) - PYAD_VM__SHIFT64_BITS + 2048;
+    double k = t - PYAD_VM__SHIFT64;
+    *kd = k;
+    return (x - k * PYAD_VM__LN2HI_D) - k * PYAD_VM__LN2LO_D;
+}
+
+static inline double pyad_vm_exp_f64(double x)
+{
+    /* clamp (NaN passes): e^710 overflows, e^-750 underflows to 0. */
+    double xc = x > 710.0 ? 710.0 : x;
+    xc = xc < -750.0 ? -750.0 : xc;
+    double kd;
+    uint64_t kb;
+    double r = pyad_vm__exp_reduce_d(xc, &kd, &kb);
+    double p = 1.0 + pyad_vm__exp_poly_d(r);
+    return pyad_vm__scale64(p, kb);
+}
+
+static inline float pyad_vm__exp_poly_f(float r)
+{
+    float p = PYAD_VM__EXP_F5;
+    p = PYAD_VM__EXP_F4 + r * p;
+    p = PYAD_VM__EXP_F3 + r * p;
+    p = PYAD_VM__EXP_F2 + r * p;
+    p = PYAD_VM__EXP_F1 + r * p;
+    p = PYAD_VM__EXP_F0 + r * p;
+    return r + (r * r) * p;
+}
+
+static inline float pyad_vm__exp_reduce_f(float x, float *kd, uint32_t *kb)
+{
+    float t = x * PYAD_VM__INVLN2_F + PYAD_VM__SHIFT32;
+    *kb = pyad_vm__u32(t) - PYAD_VM__SHIFT32_BITS + 256;
+    float k = t - PYAD_VM__SHIFT32;
+    *kd = k;
+    return (x - k * PYAD_VM__LN2HI_F) - k * PYAD_VM__LN2LO_F;
+}
+
+static inline float pyad_vm_exp_f32(float x)
+{
+    float xc = x > 89.0f ? 89.0f : x;
+    xc = xc < -104.0f ? -104.0f : xc;
+    float kd;
+    uint32_t kb;
+    float r = pyad_vm__exp_reduce_f(xc, &kd, &kb);
+    float p = 1.0f + pyad_vm__exp_poly_f(r);
+    return pyad_vm__scale32(p, kb);
+}
+
+/* ======================================================================
+ * expm1.  As exp, with p = expm1(r); then
+ *   -1 <= k <= 56:  (p + (1 - 2^-k)) * 2^k   (1 - 2^-k exact)
+ *   otherwise:      (1 + p) * 2^k - 1
+ * ====================================================================== */
+static inline double pyad_vm_expm1_f64(double x)
+{
+    double xc = x > 710.0 ? 710.0 : x;
+    xc = xc < -40.0 ? -40.0 : xc; /* expm1(-40) rounds to -1 */
+    double kd;
+    uint64_t kb;
+    double r = pyad_vm__exp_reduce_d(xc, &kd, &kb);
+    double p = pyad_vm__exp_poly_d(r);
+    int mid = (kd >= -1.0) & (kd <= 56.0);
+    double kc = kd < -1.0 ? -1.0 : (kd > 56.0 ? 56.0 : kd);
+    /* 2^-k for k in [-1, 56] */
+    double tk = (-kc) + PYAD_VM__SHIFT64;
+    double twomk = pyad_vm__f64((pyad_vm__u64(tk) - PYAD_VM__SHIFT64_BITS + 1023) << 52);
+    double ymid = pyad_vm__scale64(p + (1.0 - twomk), kb);
+    double yout = pyad_vm__scale64(1.0 + p, kb) - 1.0;
+    double y = mid ? ymid : yout;
+    return x == 0.0 ? x : y; /* keeps -0.0 */
+}
+
+static inline float pyad_vm_expm1_f32(float x)
+{
+    float xc = x > 89.0f ? 89.0f : x;
+    xc = xc < -18.0f ? -18.0f : xc; /* expm1f(-18) rounds to -1 */
+    float kd;
+    uint32_t kb;
+    float r = pyad_vm__exp_reduce_f(xc, &kd, &kb);
+    float p = pyad_vm__exp_poly_f(r);
+    int mid = (kd >= -1.0f) & (kd <= 23.0f);
+    float kc = kd < -1.0f ? -1.0f : (kd > 23.0f ? 23.0f : kd);
+    float tk = (-kc) + PYAD_VM__SHIFT32;
+    float twomk = pyad_vm__f32((pyad_vm__u32(tk) - PYAD_VM__SHIFT32_BITS + 127) << 23);
+    float ymid = pyad_vm__scale32(p + (1.0f - twomk), kb);
+    float yout = pyad_vm__scale32(1.0f + p, kb) - 1.0f;
+    float y = mid ? ymid : yout;
+    return x == 0.0f ? x : y;
+}
+
+/* ======================================================================
+ * log.  x = 2^k m, m in [sqrt2/2, sqrt2) by integer arithmetic on the bits
+ * (subnormals pre-scaled by 2^52), f = m - 1, s = f/(2+f),
+ * log(1+f) = f - f^2/2 + s (f^2/2 + z T(z)), z = s^2 (fdlibm's identity),
+ * plus k ln2 in two parts. `c` is an extra low-order term (used by log1p).
+ * ====================================================================== */
+static inline double pyad_vm__log_core_d(double x, double c)
+{
+    int tiny = x < 0x1p-1022;
+    double xs = tiny ? x * 0x1p52 : x;
+    uint64_t ix = pyad_vm__u64(xs);
+    uint64_t tmp = ix + (0x400ULL << 52) - 0x3fe6a09e667f3bcdULL;
+    uint64_t kb = tmp >> 52;                 /* k + 1024 */
+    uint64_t iz = ix - (tmp & (0xfffULL << 52)) + (0x400ULL << 52);
+    double k = pyad_vm__f64(0x4330000000000000ULL | kb) - (0x1p52 + 1024.0);
+    k = tiny ? k - 52.0 : k;
+    double f = pyad_vm__f64(iz) - 1.0;
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double t = PYAD_VM__LOG_D6;
+    t = PYAD_VM__LOG_D5 + z * t;
+    t = PYAD_VM__LOG_D4 + z * t;
+    t = PYAD_VM__LOG_D3 + z * t;
+    t = PYAD_VM__LOG_D2 + z * t;
+    t = PYAD_VM__LOG_D1 + z * t;
+    t = PYAD_VM__LOG_D0 + z * t;
+    double R = z * t;
+    double hfsq = 0.5 * f * f;
+    return k * PYAD_VM__LN2HI_D - ((hfsq - (s * (hfsq + R) + (k * PYAD_VM__LN2LO_D + c))) - f);
+}
+
+static inline double pyad_vm_log_f64(double x)
+{
+    double y = pyad_vm__log_core_d(x, 0.0);
+    y = x < 0.0 ? PYAD_VM__NAN64 : y;
+    y = x == 0.0 ? -PYAD_VM__INF64 : y;
+    /* +inf and NaN give themselves */
+    return (x == PYAD_VM__INF64) | (x != x) ? x : y;
+}
+
+static inline float pyad_vm__log_core_f(float x, float c)
+{
+    int tiny = x < 0x1p-126f;
+    float xs = tiny ? x * 0x1p23f : x;
+    uint32_t ix = pyad_vm__u32(xs);
+    uint32_t tmp = ix + (0x80U << 23) - 0x3f3504f3U;
+    uint32_t kb = tmp >> 23;                 /* k + 128 */
+    uint32_t iz = ix - (tmp & (0x1ffU << 23)) + (0x80U << 23);
+    float k = pyad_vm__f32(0x4b000000U | kb) - (0x1p23f + 128.0f);
+    k = tiny ? k - 23.0f : k;
+    float f = pyad_vm__f32(iz) - 1.0f;
+    float s = f / (2.0f + f);
+    float z = s * s;
+    float t = PYAD_VM__LOG_F3;
+    t = PYAD_VM__LOG_F2 + z * t;
+    t = PYAD_VM__LOG_F1 + z * t;
+    t = PYAD_VM__LOG_F0 + z * t;
+    float R = z * t;
+    float hfsq = 0.5f * f * f;
+    return k * PYAD_VM__LN2HI_F - ((hfsq - (s * (hfsq + R) + (k * PYAD_VM__LN2LO_F + c))) - f);
+}
+
+static inline float pyad_vm_log_f32(float x)
+{
+    float y = pyad_vm__log_core_f(x, 0.0f);
+    y = x < 0.0f ? PYAD_VM__NAN32 : y;
+    y = x == 0.0f ? -PYAD_VM__INF32 : y;
+    return (x == PYAD_VM__INF32) | (x != x) ? x : y;
+}
+
+/* ======================================================================
+ * log1p.  u = 1 + x (rounded), log1p(x) = log(u) + c with the rounding
+ * correction c = (x - (u - 1))/u, or (1 - (u - x))/u when u >= 2 (both
+ * subtractions exact in their ranges).
+ * ====================================================================== */
+static inline double pyad_vm_log1p_f64(double x)
+{
+    double u = 1.0 + x;
+    double c = (u >= 2.0 ? 1.0 - (u - x) : x - (u - 1.0)) / u;
+    double y = pyad_vm__log_core_d(u, c);
+    y = x < -1.0 ? PYAD_VM__NAN64 : y;
+    y = x == -1.0 ? -PYAD_VM__INF64 : y;
+    /* +inf, NaN and +-0 give themselves */
+    return (x == PYAD_VM__INF64) | (x != x) | (x == 0.0) ? x : y;
+}
+
+static inline float pyad_vm_log1p_f32(float x)
+{
+    float u = 1.0f + x;
+    float c = (u >= 2.0f ? 1.0f - (u - x) : x - (u - 1.0f)) / u;
+    float y = pyad_vm__log_core_f(u, c);
+    y = x < -1.0f ? PYAD_VM__NAN32 : y;
+    y = x == -1.0f ? -PYAD_VM__INF32 : y;
+    return (x == PYAD_VM__INF32) | (x != x) | (x == 0.0f) ? x : y;
+}
+
+/* ======================================================================
+ * tanh.  a = |x| (clamped to 20, tanh(20) rounds to 1), one expm1:
+ *   a <  1:  e = expm1(-2a), tanh = -e/(e + 2)
+ *   a >= 1:  e = expm1(2a),  tanh = 1 - 2/(e + 2)
+ * tiny |x| returns x (keeps -0.0); sign restored from x.
+ * ====================================================================== */
+static inline double pyad_vm_tanh_f64(double x)
+{
+    double a = pyad_vm__abs64(x);
+    a = a > 20.0 ? 20.0 : a;
+    int big = a >= 1.0;
+    double e = pyad_vm_expm1_f64(big ? 2.0 * a : -2.0 * a);
+    double q = (big ? 2.0 : -e) / (e + 2.0);
+    double z = big ? 1.0 - q : q;
+    z = pyad_vm__signof64(z, x);
+    return a < 0x1p-28 ? x : z; /* NaN: z is NaN */
+}
+
+static inline float pyad_vm_tanh_f32(float x)
+{
+    float a = pyad_vm__abs32(x);
+    a = a > 10.0f ? 10.0f : a;
+    int big = a >= 1.0f;
+    float e = pyad_vm_expm1_f32(big ? 2.0f * a : -2.0f * a);
+    float q = (big ? 2.0f : -e) / (e + 2.0f);
+    float z = big ? 1.0f - q : q;
+    z = pyad_vm__signof32(z, x);
+    return a < 0x1p-13f ? x : z;
+}
+
+/* ======================================================================
+ * sigmoid = 1/(1+e^-x).  E = e^-|x| <= 1 (no overflow, subnormal results for
+ * x < -708 come out right): x >= 0: 1/(1+E); x < 0: E/(1+E).
+ * ====================================================================== */
+static inline double pyad_vm_sigmoid_f64(double x)
+{
+    double E = pyad_vm_exp_f64(-pyad_vm__abs64(x));
+    return (x >= 0.0 ? 1.0 : E) / (1.0 + E);
+}
+
+static inline float pyad_vm_sigmoid_f32(float x)
+{
+    float E = pyad_vm_exp_f32(-pyad_vm__abs32(x));
+    return (x >= 0.0f ? 1.0f : E) / (1.0f + E);
+}
+
+/* ======================================================================
+ * sin/cos, float64.  q = nearest integer to x*2/pi, r = x - q pi/2 as a
+ * double-double (rh, rl): x - q*P1 exact, then two TwoSums with q*P2 (exact)
+ * and q*P3. fdlibm-style kernels on [-pi/4, pi/4] with the rl correction:
+ *   sin(rh+rl) ~ rh + rh^3 S(z) + rl (1 - z/2),  cos(rh+rl) ~ 1 - z/2 + z^2 C(z) - rh rl
+ * quadrant q mod 4 picks sin/cos and sign by bit operations.
+ * ====================================================================== */
+static inline double pyad_vm__sincos_d(double x, uint64_t qadd)
+{
+    double t = x * PYAD_VM__2OPI_D + PYAD_VM__SHIFT64;
+    uint64_t n = pyad_vm__u64(t) + qadd; /* low 2 bits = (q + qadd) mod 4 */
+    double q = t - PYAD_VM__SHIFT64;
+    double a = x - q * PYAD_VM__PIO2_1;        /* exact */
+    double b = -(q * PYAD_VM__PIO2_2);         /* exact */
+    double s1 = a + b;                         /* TwoSum(a, b) */
+    double bb = s1 - a;
+    double e1 = (a - (s1 - bb)) + (b - bb);
+    double c = -(q * PYAD_VM__PIO2_3);
+    double s2 = s1 + c;                        /* TwoSum(s1, c) */
+    double cc = s2 - s1;
+    double e2 = (s1 - (s2 - cc)) + (c - cc);
+    double lo = e1 + e2;
+    double rh = s2 + lo;                       /* Fast2Sum */
+    double rl = lo - (rh - s2);
+
+    double z = rh * rh;
+    double v = z * rh;
+    double ps = PYAD_VM__SIN_D5;
+    ps = PYAD_VM__SIN_D4 + z * ps;
+    ps = PYAD_VM__SIN_D3 + z * ps;
+    ps = PYAD_VM__SIN_D2 + z * ps;
+    ps = PYAD_VM__SIN_D1 + z * ps;
+    double sn = rh - ((z * (0.5 * rl - v * ps) - rl) - v * PYAD_VM__SIN_D0);
+
+    double pc = PYAD_VM__COS_D5;
+    pc = PYAD_VM__COS_D4 + z * pc;
+    pc = PYAD_VM__COS_D3 + z * pc;
+    pc = PYAD_VM__COS_D2 + z * pc;
+    pc = PYAD_VM__COS_D1 + z * pc;
+    pc = PYAD_VM__COS_D0 + z * pc;
+    double hz = 0.5 * z;
+    double w = 1.0 - hz;
+    double cs = w + (((1.0 - w) - hz) + (z * (z * pc) - rh * rl));
+
+    double y = (n & 1) ? cs : sn;
+    return pyad_vm__f64(pyad_vm__u64(y) ^ ((n & 2) << 62));
+}
+
+static inline double pyad_vm_sin_f64(double x)
+{
+    double y = pyad_vm__sincos_d(x, 0);
+    return pyad_vm__abs64(x) < 0x1p-26 ? x : y; /* sin(x) rounds to x; keeps -0.0 */
+}
+
+static inline double pyad_vm_cos_f64(double x)
+{
+    return pyad_vm__sincos_d(x, 1); /* cos(x) = sin(x + pi/2) */
+}
+
+/* sin/cos, float32: evaluated in double (x - q*P1 exact, q*P2 rounded once,
+ * relative error of r < 2^-36 for |x| < 2^20), result rounded once to float. */
+static inline float pyad_vm__sincos_f(float xf, uint64_t qadd)
+{
+    double x = (double)xf;
+    double t = x * PYAD_VM__2OPI_D + PYAD_VM__SHIFT64;
+    uint64_t n = pyad_vm__u64(t) + qadd;
+    double q = t - PYAD_VM__SHIFT64;
+    double r = (x - q * PYAD_VM__PIO2F_1) - q * PYAD_VM__PIO2F_2;
+    double z = r * r;
+    double ps = PYAD_VM__SIN_DF3;
+    ps = PYAD_VM__SIN_DF2 + z * ps;
+    ps = PYAD_VM__SIN_DF1 + z * ps;
+    ps = PYAD_VM__SIN_DF0 + z * ps;
+    double sn = r + (z * r) * ps;
+    double pc = PYAD_VM__COS_DF3;
+    pc = PYAD_VM__COS_DF2 + z * pc;
+    pc = PYAD_VM__COS_DF1 + z * pc;
+    pc = PYAD_VM__COS_DF0 + z * pc;
+    double cs = (1.0 - 0.5 * z) + (z * z) * pc;
+    double y = (n & 1) ? cs : sn;
+    y = pyad_vm__f64(pyad_vm__u64(y) ^ ((n & 2) << 62));
+    return (float)y;
+}
+
+static inline float pyad_vm_sin_f32(float x)
+{
+    float y = pyad_vm__sincos_f(x, 0);
+    return pyad_vm__abs32(x) < 0x1p-12f ? x : y;
+}
+
+static inline float pyad_vm_cos_f32(float x)
+{
+    return pyad_vm__sincos_f(x, 1);
+}
+
+#endif /* PYAD_VMATH_H */

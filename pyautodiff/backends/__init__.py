@@ -7,6 +7,7 @@ see a switch mid-computation still get the same values.
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import warnings
 
@@ -22,6 +23,8 @@ def _load_c():
     try:
         return importlib.import_module(".c_backend", __name__)
     except ImportError as e:
+        if importlib.util.find_spec("pyautodiff._pyad_c") is None:
+            e = "the compiled module pyautodiff._pyad_c was not built at install"
         if os.environ.get("PYAUTODIFF_BACKEND", "").strip().lower() != "numpy":
             warnings.warn(
                 f"pyautodiff: the C core is not available ({e}); running on the numpy backend",
