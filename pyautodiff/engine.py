@@ -16,6 +16,7 @@ import threading
 import numpy as np
 
 from . import backends
+from .backends import numpy_backend as _small
 from .tensor import Tensor, operand
 
 _ndarray = np.ndarray
@@ -66,8 +67,11 @@ def apply1(op, x):
     if type(x) is not Tensor and not isinstance(x, Tensor):
         return apply(op, (x,), None)
     xd = x.data
+    B = backends.active
+    if xd.size < B.THRESHOLD:
+        B = _small
     try:
-        out = op.forward(backends.active, xd)
+        out = op.forward(B, xd)
     except (ValueError, TypeError) as e:
         _fail(op, (xd,), e)
     if type(out) is not _ndarray:
@@ -103,8 +107,11 @@ def apply2(op, x, y):
         yr = y._rg
     else:
         yd = y if type(y) is float else operand(y, op.name)
+    B = backends.active
+    if (xd if type(xd) is _ndarray else yd).size < B.THRESHOLD:
+        B = _small
     try:
-        out = op.forward(backends.active, xd, yd)
+        out = op.forward(B, xd, yd)
     except (ValueError, TypeError) as e:
         _fail(op, (xd, yd), e)
     if type(out) is not _ndarray:
@@ -139,9 +146,11 @@ def apply(op, args, kw):
                 needs.append(i)
         elif i < nin:
             vals[i] = operand(a, op.name)
+    B = backends.active
+    if max((np.size(v) for v in vals[:nin]), default=0) < B.THRESHOLD:
+        B = _small
     try:
-        out = op.forward(backends.active, *vals, **kw) if kw else \
-            op.forward(backends.active, *vals)
+        out = op.forward(B, *vals, **kw) if kw else op.forward(B, *vals)
     except (ValueError, TypeError) as e:
         _fail(op, vals, e)
     if type(out) is not _ndarray:
@@ -208,7 +217,7 @@ def is_grad_enabled():
 
 # ----- backward ---------------------------------------------------------------
 
-def _fit(gi, shape, dtype, op, i):
+def _fit(K, gi, shape, dtype, op, i):
     """Sum a VJP result over the dimensions its input was broadcast along; cast its dtype.
 
     Works on arrays and, under ``create_graph``, on Tensors (same method names).
@@ -224,7 +233,7 @@ def _fit(gi, shape, dtype, op, i):
         axes = tuple(range(lead)) + tuple(
             lead + k for k, (n, m) in enumerate(zip(shape, gshape[lead:])) if n != m
         )
-        gi = gi.sum(axis=axes, keepdims=True).reshape(shape)
+        gi = K.sum(gi, axes, True).reshape(shape)
     if gi.dtype != dtype:
         gi = gi.astype(dtype)
     return gi
@@ -292,7 +301,8 @@ def _sweep(root, g, retain, create_graph):
     leaves = {}
     heap = []
     pop, push = heapq.heappop, heapq.heappush
-    acc = backends.active.acc
+    B = backends.active
+    K = P
     node = root
     while True:
         vals = node._vals
@@ -308,16 +318,18 @@ def _sweep(root, g, retain, create_graph):
             out = node
         else:
             out = node.data
+            # Kernels for this node's arrays: large ones go to the active backend.
+            K = B if g.size >= B.THRESHOLD else _small
         # In a chain each node reaches one new parent while nothing else waits:
         # that parent is next, and the heap is skipped.
         fresh = None
         for i in node._needs:
-            gi = vjps[i](g, out, *vals, **kw) if kw else vjps[i](g, out, *vals)
+            gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
             parent = args[i]
             pdata = parent.data
             # (numpy scalars from 0-d results pass too: they have shape and dtype)
             if create_graph or gi.shape != pdata.shape or gi.dtype is not pdata.dtype:
-                gi = _fit(gi, pdata.shape, pdata.dtype, node._op, i)
+                gi = _fit(K, gi, pdata.shape, pdata.dtype, node._op, i)
             if parent._op is None:
                 # A leaf keeps an array only if no one else can see it: not the
                 # upstream gradient itself and not a view of another array.
@@ -326,14 +338,14 @@ def _sweep(root, g, retain, create_graph):
                     arr = gi.data if create_graph else gi
                     leaves[parent] = (gi, gi is not g and arr.base is None)
                 elif entry[1] and not create_graph:
-                    leaves[parent] = (acc(entry[0], gi), True)
+                    leaves[parent] = (K.acc(entry[0], gi), True)
                 else:
-                    leaves[parent] = (entry[0] + gi, True)
+                    leaves[parent] = (K.add(entry[0], gi), True)
             elif parent in pending:
                 if parent in owned:
-                    pending[parent] = acc(pending[parent], gi)
+                    pending[parent] = K.acc(pending[parent], gi)
                 else:
-                    pending[parent] = pending[parent] + gi
+                    pending[parent] = K.add(pending[parent], gi)
                     if not create_graph:
                         owned.add(parent)
             else:
@@ -355,3 +367,6 @@ def _sweep(root, g, retain, create_graph):
         else:
             return leaves
         g = pending.pop(node)
+
+
+from .ops import P  # noqa: E402  (the ops are built on this module)

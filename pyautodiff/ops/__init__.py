@@ -1,11 +1,13 @@
 """The op record, ``defop`` and the registry.
 
 An op is a forward on arrays (through the active backend ``B``) and one VJP
-per input, written with pyautodiff ops. ``P.<name>`` calls an op *dually*:
-on plain arrays it runs the kernel and returns an array, on Tensors it records.
-VJPs use ``P`` (and operators and numpy-named methods, which are dual by
-nature), so the backward pass runs on bare arrays when nothing is recorded and
-the same rule, recorded, gives higher-order derivatives under ``create_graph``.
+per input, written with pyautodiff ops. VJPs compute with ``K.<kernel>``: the
+engine passes the backend itself when nothing is recorded (the backward pass
+then runs on bare arrays) and ``P`` under ``create_graph``, so the same rule,
+recorded, gives higher-order derivatives. ``P.<name>`` calls an op *dually*:
+on plain arrays it runs the forward and returns an array, on Tensors it
+records; VJPs use it (and operators and numpy-named methods, dual by nature)
+for what is not a kernel, such as reshaping.
 """
 
 import functools
@@ -23,8 +25,11 @@ P = types.SimpleNamespace()
 class Op:
     """A differentiable primitive: ``forward(B, *inputs, *params, **kw)`` and its VJPs.
 
-    ``vjps[i](g, out, *inputs, *params, **kw)`` returns the gradient for input
-    ``i`` given the upstream gradient ``g`` and the forward result ``out``.
+    ``vjps[i](K, g, out, *inputs, *params, **kw)`` returns the gradient for
+    input ``i`` given the upstream gradient ``g`` and the forward result ``out``.
+    ``K`` holds the kernels to compute it with: the backend itself when nothing
+    is recorded (arrays in, arrays out, no dispatch), or ``P`` under
+    ``create_graph`` (so the backward pass is recorded).
     """
 
     __slots__ = ("forward", "name", "nin", "vjps")
@@ -47,7 +52,7 @@ class Op:
 
 
 class _PerIndex:
-    """VJPs of an op with any number of inputs: ``vjp(i, g, out, *inputs)``."""
+    """VJPs of an op with any number of inputs: ``vjp(i, K, g, out, *inputs)``."""
 
     __slots__ = ("vjp",)
 
@@ -63,7 +68,7 @@ def defop(vjp, nin=1, name=None, public=True):
 
     ``vjp`` is one function per input (a tuple, or a single function for a
     one-input op); with ``nin=None`` the op takes any number of inputs and
-    ``vjp(i, g, out, *inputs)`` serves them all. Returns the public function
+    ``vjp(i, K, g, out, *inputs)`` serves them all. Returns the public function
     (the forward's signature without ``B``, always returning a Tensor), with
     the op as its ``op`` attribute.
     """

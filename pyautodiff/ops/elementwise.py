@@ -13,7 +13,7 @@ from . import P, defop
 from .compare import sign
 
 
-def _first(g, out, x, y):
+def _first(K, g, out, x, y):
     return g
 
 
@@ -30,7 +30,7 @@ def add(B, x, y):
     return B.add(x, y)
 
 
-@defop(vjp=(_first, lambda g, out, x, y: -g), nin=2)
+@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(g)), nin=2)
 def sub(B, x, y):
     """``x - y``, elementwise with broadcasting.
 
@@ -43,7 +43,7 @@ def sub(B, x, y):
     return B.sub(x, y)
 
 
-@defop(vjp=(lambda g, out, x, y: g * y, lambda g, out, x, y: g * x), nin=2)
+@defop(vjp=(lambda K, g, out, x, y: K.mul(g, y), lambda K, g, out, x, y: K.mul(g, x)), nin=2)
 def mul(B, x, y):
     """``x * y``, elementwise with broadcasting.
 
@@ -57,7 +57,8 @@ def mul(B, x, y):
     return B.mul(x, y)
 
 
-@defop(vjp=(lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y), nin=2)
+@defop(vjp=(lambda K, g, out, x, y: K.div(g, y),
+            lambda K, g, out, x, y: K.neg(K.div(K.mul(g, out), y))), nin=2)
 def div(B, x, y):
     """``x / y``, elementwise with broadcasting.
 
@@ -70,16 +71,16 @@ def div(B, x, y):
     return B.div(x, y)
 
 
-def _pow_dx(g, out, x, y):
+def _pow_dx(K, g, out, x, y):
     # y * x**(y-1) is 0 * inf at x == 0 when y == 0; the true derivative there is 0.
     if isinstance(y, (int, float)):
-        return g * (y * x ** (y - 1)) if y != 0 else g * 0.0
-    return g * _select(y == 0, 0.0, y * x ** (y - 1))
+        return K.mul(g, K.mul(K.pow(x, y - 1), y)) if y != 0 else K.mul(g, 0.0)
+    return K.mul(g, _select(y == 0, 0.0, K.mul(K.pow(x, K.sub(y, 1.0)), y)))
 
 
-def _pow_dy(g, out, x, y):
+def _pow_dy(K, g, out, x, y):
     # d/dy x**y = x**y log x; at x == 0 take log as 0 (the one-sided limit for y > 0).
-    return g * out * P.log(_select(x == 0, 1.0, x))
+    return K.mul(K.mul(g, out), K.log(_select(x == 0, 1.0, x)))
 
 
 @defop(vjp=(_pow_dx, _pow_dy), nin=2)
@@ -100,7 +101,8 @@ def _share(x, y):
     return (x > y) + 0.5 * (x == y)
 
 
-@defop(vjp=(lambda g, out, x, y: g * _share(x, y), lambda g, out, x, y: g * _share(y, x)), nin=2)
+@defop(vjp=(lambda K, g, out, x, y: K.mul(g, _share(x, y)),
+            lambda K, g, out, x, y: K.mul(g, _share(y, x))), nin=2)
 def maximum(B, x, y):
     """The elementwise maximum of ``x`` and ``y``; at ties the gradient is split evenly.
 
@@ -113,7 +115,8 @@ def maximum(B, x, y):
     return B.maximum(x, y)
 
 
-@defop(vjp=(lambda g, out, x, y: g * _share(y, x), lambda g, out, x, y: g * _share(x, y)), nin=2)
+@defop(vjp=(lambda K, g, out, x, y: K.mul(g, _share(y, x)),
+            lambda K, g, out, x, y: K.mul(g, _share(x, y))), nin=2)
 def minimum(B, x, y):
     """The elementwise minimum of ``x`` and ``y``; at ties the gradient is split evenly.
 
@@ -126,7 +129,7 @@ def minimum(B, x, y):
     return B.minimum(x, y)
 
 
-@defop(vjp=lambda g, out, x: -g)
+@defop(vjp=lambda K, g, out, x: K.neg(g))
 def neg(B, x):
     """``-x``.
 
@@ -139,7 +142,7 @@ def neg(B, x):
     return B.neg(x)
 
 
-@defop(vjp=lambda g, out, x: g * sign(x))
+@defop(vjp=lambda K, g, out, x: K.mul(g, sign(x)))
 def abs(B, x):
     """``|x|``; the gradient at 0 is 0.
 
@@ -152,7 +155,7 @@ def abs(B, x):
     return B.abs(x)
 
 
-@defop(vjp=lambda g, out, x: g * out)
+@defop(vjp=lambda K, g, out, x: K.mul(g, out))
 def exp(B, x):
     """``e ** x``.
 
@@ -165,7 +168,7 @@ def exp(B, x):
     return B.exp(x)
 
 
-@defop(vjp=lambda g, out, x: g / x)
+@defop(vjp=lambda K, g, out, x: K.div(g, x))
 def log(B, x):
     """The natural logarithm.
 
@@ -178,7 +181,7 @@ def log(B, x):
     return B.log(x)
 
 
-@defop(vjp=lambda g, out, x: g / (1 + x))
+@defop(vjp=lambda K, g, out, x: K.div(g, K.add(x, 1.0)))
 def log1p(B, x):
     """``log(1 + x)``, accurate for small ``x``.
 
@@ -191,7 +194,7 @@ def log1p(B, x):
     return B.log1p(x)
 
 
-@defop(vjp=lambda g, out, x: g * (out + 1))
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.add(out, 1.0)))
 def expm1(B, x):
     """``e ** x - 1``, accurate for small ``x``.
 
@@ -204,7 +207,7 @@ def expm1(B, x):
     return B.expm1(x)
 
 
-@defop(vjp=lambda g, out, x: g / (2 * out))
+@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(out, 2.0)))
 def sqrt(B, x):
     """The square root.
 
@@ -217,7 +220,7 @@ def sqrt(B, x):
     return B.sqrt(x)
 
 
-@defop(vjp=lambda g, out, x: g * (2 * x))
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.mul(x, 2.0)))
 def square(B, x):
     """``x * x``.
 
@@ -230,7 +233,7 @@ def square(B, x):
     return B.square(x)
 
 
-@defop(vjp=lambda g, out, x: g * P.cos(x))
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.cos(x)))
 def sin(B, x):
     """The sine (radians).
 
@@ -243,7 +246,7 @@ def sin(B, x):
     return B.sin(x)
 
 
-@defop(vjp=lambda g, out, x: -(g * P.sin(x)))
+@defop(vjp=lambda K, g, out, x: K.neg(K.mul(g, K.sin(x))))
 def cos(B, x):
     """The cosine (radians).
 
@@ -256,7 +259,7 @@ def cos(B, x):
     return B.cos(x)
 
 
-@defop(vjp=lambda g, out, x: P.tanh_grad(g, out))
+@defop(vjp=lambda K, g, out, x: K.tanh_grad(g, out))
 def tanh(B, x):
     """The hyperbolic tangent.
 
@@ -269,7 +272,7 @@ def tanh(B, x):
     return B.tanh(x)
 
 
-@defop(vjp=lambda g, out, x: P.sigmoid_grad(g, out))
+@defop(vjp=lambda K, g, out, x: K.sigmoid_grad(g, out))
 def sigmoid(B, x):
     """The logistic function ``1 / (1 + e ** -x)``, computed without overflow.
 
@@ -282,7 +285,7 @@ def sigmoid(B, x):
     return B.sigmoid(x)
 
 
-@defop(vjp=lambda g, out, x: P.relu_grad(g, x))
+@defop(vjp=lambda K, g, out, x: K.relu_grad(g, x))
 def relu(B, x):
     """``max(x, 0)``; the gradient at 0 is 0.
 
@@ -295,7 +298,7 @@ def relu(B, x):
     return B.relu(x)
 
 
-@defop(vjp=lambda g, out, x: g * P.sigmoid(x))
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.sigmoid(x)))
 def softplus(B, x):
     """``log(1 + e ** x)``, computed without overflow.
 
@@ -311,22 +314,24 @@ def softplus(B, x):
 # The fused backward kernels. They are ops too, so second derivatives flow
 # through them; nobody calls them but the VJPs above.
 
-@defop(vjp=(lambda gg, out_, g, out: P.tanh_grad(gg, out),
-            lambda gg, out_, g, out: -2 * (gg * g * out)), nin=2, public=False)
+@defop(vjp=(lambda K, gg, out_, g, out: K.tanh_grad(gg, out),
+            lambda K, gg, out_, g, out: K.mul(K.mul(K.mul(gg, g), out), -2.0)), nin=2,
+       public=False)
 def tanh_grad(B, g, out):
     # g * (1 - out**2), the VJP of tanh in one pass
     return B.tanh_grad(g, out)
 
 
-@defop(vjp=(lambda gg, out_, g, out: P.sigmoid_grad(gg, out),
-            lambda gg, out_, g, out: gg * g * (1 - 2 * out)), nin=2, public=False)
+@defop(vjp=(lambda K, gg, out_, g, out: K.sigmoid_grad(gg, out),
+            lambda K, gg, out_, g, out: K.mul(K.mul(gg, g), K.sub(1.0, K.mul(out, 2.0)))),
+       nin=2, public=False)
 def sigmoid_grad(B, g, out):
     # g * out * (1 - out), the VJP of sigmoid in one pass
     return B.sigmoid_grad(g, out)
 
 
-@defop(vjp=(lambda gg, out_, g, x: P.relu_grad(gg, x),
-            lambda gg, out_, g, x: gg * 0.0), nin=2, public=False)
+@defop(vjp=(lambda K, gg, out_, g, x: K.relu_grad(gg, x),
+            lambda K, gg, out_, g, x: K.mul(gg, 0.0)), nin=2, public=False)
 def relu_grad(B, g, x):
     # g where x > 0, else 0; piecewise constant in x, so its x-derivative is 0
     return B.relu_grad(g, x)
@@ -339,8 +344,8 @@ def _select(cond, x, y):
     return P.where(x, y, cond)
 
 
-@defop(vjp=(lambda g, out, x, y, cond: _select(cond, g, 0.0),
-            lambda g, out, x, y, cond: _select(cond, 0.0, g)), nin=2, name="where",
+@defop(vjp=(lambda K, g, out, x, y, cond: _select(cond, g, 0.0),
+            lambda K, g, out, x, y, cond: _select(cond, 0.0, g)), nin=2, name="where",
        public=False)
 def _where(B, x, y, cond):
     # The condition is a parameter after the inputs: it carries no gradient.
@@ -370,9 +375,9 @@ def _inside(x, lo, hi):
     return (x >= lo) * (x <= hi)
 
 
-@defop(vjp=(lambda g, out, x, lo, hi: g * _inside(x, lo, hi),
-            lambda g, out, x, lo, hi: g * (x < lo),
-            lambda g, out, x, lo, hi: g * (x > hi)), nin=3, name="clip", public=False)
+@defop(vjp=(lambda K, g, out, x, lo, hi: K.mul(g, _inside(x, lo, hi)),
+            lambda K, g, out, x, lo, hi: K.mul(g, x < lo),
+            lambda K, g, out, x, lo, hi: K.mul(g, x > hi)), nin=3, name="clip", public=False)
 def _clip(B, x, lo, hi):
     return B.clip(x, lo, hi)
 

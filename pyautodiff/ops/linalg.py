@@ -22,7 +22,7 @@ def _as_matrix(a, ndim, is_x):
 
 
 def _matmul_vjp(wrt_x):
-    def vjp(g, out, x, y):
+    def vjp(K, g, out, x, y):
         xm = _as_matrix(x, x.ndim, True)
         ym = _as_matrix(y, y.ndim, False)
         # Put back the dimensions a 1-d operand dropped from the result.

@@ -38,7 +38,7 @@ def _unreduce(g, shape, axis, keepdims):
     return P.broadcast_to(g, shape)
 
 
-@defop(vjp=lambda g, out, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims))
+@defop(vjp=lambda K, g, out, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims))
 def sum(B, x, axis=None, keepdims=False):
     """Sum over ``axis`` (None: all elements).
 
@@ -58,8 +58,8 @@ def _count(shape, axis):
     return int(np.prod([shape[a] for a in axes("mean", axis, len(shape))]))
 
 
-@defop(vjp=lambda g, out, x, axis=None, keepdims=False:
-       _unreduce(g / _count(x.shape, axis), x.shape, axis, keepdims))
+@defop(vjp=lambda K, g, out, x, axis=None, keepdims=False:
+       _unreduce(K.div(g, float(_count(x.shape, axis))), x.shape, axis, keepdims))
 def mean(B, x, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``.
 
@@ -73,12 +73,12 @@ def mean(B, x, axis=None, keepdims=False):
     return B.div(B.sum(x, ax, keepdims=keepdims), _count(np.shape(x), ax))
 
 
-def _extreme_vjp(g, out, x, axis=None, keepdims=False):
+def _extreme_vjp(K, g, out, x, axis=None, keepdims=False):
     # The gradient is shared evenly among the elements that attain the extreme
     # (PyTorch's amax/amin rule), so it is the same whichever one numpy picked.
     hit = x == _unreduce(out, x.shape, axis, keepdims)
     share = hit / hit.sum(axis=axes("max", axis, x.ndim), keepdims=True)
-    return _unreduce(g, x.shape, axis, keepdims) * share
+    return K.mul(_unreduce(g, x.shape, axis, keepdims), share)
 
 
 def _check_nonempty(name, x, axis):
@@ -113,8 +113,9 @@ def min(B, x, axis=None, keepdims=False):
     return B.min(x, _check_nonempty("min", x, axis), keepdims=keepdims)
 
 
-@defop(vjp=lambda g, out, x, axis=None, keepdims=False:
-       _unreduce(g, x.shape, axis, keepdims) * P.exp(x - _unreduce(out, x.shape, axis, keepdims)))
+@defop(vjp=lambda K, g, out, x, axis=None, keepdims=False: K.mul(
+    _unreduce(g, x.shape, axis, keepdims),
+    K.exp(K.sub(x, _unreduce(out, x.shape, axis, keepdims)))))
 def logsumexp(B, x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, without overflow.
 

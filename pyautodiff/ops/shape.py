@@ -20,7 +20,7 @@ def _shape_arg(shape):
     return shape
 
 
-@defop(vjp=lambda g, out, x, *shape: P.reshape(g, x.shape))
+@defop(vjp=lambda K, g, out, x, *shape: P.reshape(g, x.shape))
 def reshape(B, x, *shape):
     """The same elements in a new shape (one dimension may be -1).
 
@@ -41,7 +41,7 @@ def _perm(name, axes_, ndim):
     return tuple(a % ndim for a in axes_)
 
 
-@defop(vjp=lambda g, out, x, *axes_: P.transpose(g, tuple(np.argsort(_perm("transpose", axes_,
+@defop(vjp=lambda K, g, out, x, *axes_: P.transpose(g, tuple(np.argsort(_perm("transpose", axes_,
                                                                               x.ndim)))))
 def transpose(B, x, *axes):
     """Permute the dimensions (default: reverse them), as numpy's ``transpose``.
@@ -57,7 +57,7 @@ def transpose(B, x, *axes):
 
 # The engine sums a gradient back over the dimensions its input was broadcast
 # along, so broadcasting's own VJP passes the gradient through.
-@defop(vjp=lambda g, out, x, shape: g)
+@defop(vjp=lambda K, g, out, x, shape: g)
 def broadcast_to(B, x, shape):
     """``x`` broadcast to ``shape`` (a read-only view); the gradient is summed back.
 
@@ -88,7 +88,8 @@ def _index(index):
     return tuple(result)
 
 
-@defop(vjp=lambda g, out, x, index: P.scatter(g, x.shape, index), name="getitem", public=False)
+@defop(vjp=lambda K, g, out, x, index: P.scatter(g, x.shape, index), name="getitem",
+       public=False)
 def _getitem(B, x, index):
     return x[index]
 
@@ -113,7 +114,7 @@ def _fancy(index):
     return any(isinstance(i, np.ndarray) and i.dtype.kind in "iu" for i in index)
 
 
-@defop(vjp=lambda gg, out, g, shape, index: P.getitem(gg, index), public=False)
+@defop(vjp=lambda K, gg, out, g, shape, index: P.getitem(gg, index), public=False)
 def scatter(B, g, shape, index):
     # The adjoint of getitem: zeros of ``shape`` with ``g`` added at ``index``.
     # Only integer arrays can repeat a place, and only they need unbuffered add.at.
@@ -129,14 +130,14 @@ def _offsets(xs, axis):
     return np.cumsum([0] + [np.shape(x)[axis] for x in xs])
 
 
-@defop(vjp=lambda i, g, out, *xs, axis=0: P.getitem(
+@defop(vjp=lambda i, K, g, out, *xs, axis=0: P.getitem(
     g, (slice(None),) * (axis % out.ndim) + (slice(*_offsets(xs, axis)[i:i + 2]),)),
     nin=None, name="concatenate", public=False)
 def _concatenate(B, *xs, axis=0):
     return np.concatenate(xs, axis=axis)
 
 
-@defop(vjp=lambda i, g, out, *xs, axis=0: P.getitem(g, (slice(None),) * (axis % out.ndim) + (i,)),
+@defop(vjp=lambda i, K, g, out, *xs, axis=0: P.getitem(g, (slice(None),) * (axis % out.ndim) + (i,)),
        nin=None, name="stack", public=False)
 def _stack(B, *xs, axis=0):
     return np.stack(xs, axis=axis)
@@ -176,7 +177,7 @@ def stack(seq, axis=0):
     return _joined(_stack, "stack", seq, axis)
 
 
-@defop(vjp=lambda g, out, x, dtype: g.astype(x.dtype))
+@defop(vjp=lambda K, g, out, x, dtype: g.astype(x.dtype))
 def astype(B, x, dtype):
     """The values converted to ``dtype`` (float32 or float64); gradients convert back.
 
@@ -189,7 +190,7 @@ def astype(B, x, dtype):
     return np.asarray(x).astype(_dtype_arg(dtype, "astype"))
 
 
-@defop(vjp=lambda g, out, x: g)
+@defop(vjp=lambda K, g, out, x: g)
 def copy(B, x):
     """A copy with storage of its own; the gradient passes through.
 
