@@ -32,6 +32,25 @@ static inline float pyad_vm__signof32(float mag, float sgn)
     return pyad_vm__f32(pyad_vm__u32(mag) | (pyad_vm__u32(sgn) & 0x80000000U));
 }
 
+/* Selects are bit-mask blends, not `c ? a : b`: with a ternary gcc threads
+ * the paths where a constant is selected (e.g. folds exp(710) for a clamp),
+ * the loop gets control flow and the avx2 clone is not vectorized. */
+static inline double pyad_vm__sel64(int c, double a, double b)
+{
+    uint64_t m = -(uint64_t)c;
+    return pyad_vm__f64((pyad_vm__u64(a) & m) | (pyad_vm__u64(b) & ~m));
+}
+static inline float pyad_vm__sel32(int c, float a, float b)
+{
+    uint32_t m = -(uint32_t)c;
+    return pyad_vm__f32((pyad_vm__u32(a) & m) | (pyad_vm__u32(b) & ~m));
+}
+/* clamps; NaN passes through */
+static inline double pyad_vm__min64(double x, double c) { return pyad_vm__sel64(x > c, c, x); }
+static inline double pyad_vm__max64(double x, double c) { return pyad_vm__sel64(x < c, c, x); }
+static inline float pyad_vm__min32(float x, float c) { return pyad_vm__sel32(x > c, c, x); }
+static inline float pyad_vm__max32(float x, float c) { return pyad_vm__sel32(x < c, c, x); }
+
 /* ---- constants ---- */
 /* Round-to-nearest-integer shifters: (x + SHIFT) - SHIFT rounds x to an
  * integer (|x| < 2^51 resp. 2^22) and the low mantissa bits of x + SHIFT hold
@@ -171,8 +190,8 @@ static inline double pyad_vm__exp_reduce_d(double x, double *kd, uint64_t *kb)
 static inline double pyad_vm_exp_f64(double x)
 {
     /* clamp (NaN passes): e^710 overflows, e^-750 underflows to 0. */
-    double xc = x > 710.0 ? 710.0 : x;
-    xc = xc < -750.0 ? -750.0 : xc;
+    double xc = pyad_vm__min64(x, 710.0);
+    xc = pyad_vm__max64(xc, -750.0);
     double kd;
     uint64_t kb;
     double r = pyad_vm__exp_reduce_d(xc, &kd, &kb);
@@ -202,8 +221,8 @@ static inline float pyad_vm__exp_reduce_f(float x, float *kd, uint32_t *kb)
 
 static inline float pyad_vm_exp_f32(float x)
 {
-    float xc = x > 89.0f ? 89.0f : x;
-    xc = xc < -104.0f ? -104.0f : xc;
+    float xc = pyad_vm__min32(x, 89.0f);
+    xc = pyad_vm__max32(xc, -104.0f);
     float kd;
     uint32_t kb;
     float r = pyad_vm__exp_reduce_f(xc, &kd, &kb);
@@ -218,39 +237,39 @@ static inline float pyad_vm_exp_f32(float x)
  * ====================================================================== */
 static inline double pyad_vm_expm1_f64(double x)
 {
-    double xc = x > 710.0 ? 710.0 : x;
-    xc = xc < -40.0 ? -40.0 : xc; /* expm1(-40) rounds to -1 */
+    double xc = pyad_vm__min64(x, 710.0);
+    xc = pyad_vm__max64(xc, -40.0); /* expm1(-40) rounds to -1 */
     double kd;
     uint64_t kb;
     double r = pyad_vm__exp_reduce_d(xc, &kd, &kb);
     double p = pyad_vm__exp_poly_d(r);
     int mid = (kd >= -1.0) & (kd <= 56.0);
-    double kc = kd < -1.0 ? -1.0 : (kd > 56.0 ? 56.0 : kd);
+    double kc = pyad_vm__max64(pyad_vm__min64(kd, 56.0), -1.0);
     /* 2^-k for k in [-1, 56] */
     double tk = (-kc) + PYAD_VM__SHIFT64;
     double twomk = pyad_vm__f64((pyad_vm__u64(tk) - PYAD_VM__SHIFT64_BITS + 1023) << 52);
     double ymid = pyad_vm__scale64(p + (1.0 - twomk), kb);
     double yout = pyad_vm__scale64(1.0 + p, kb) - 1.0;
-    double y = mid ? ymid : yout;
-    return x == 0.0 ? x : y; /* keeps -0.0 */
+    double y = pyad_vm__sel64(mid, ymid, yout);
+    return pyad_vm__sel64(x == 0.0, x, y); /* keeps -0.0 */
 }
 
 static inline float pyad_vm_expm1_f32(float x)
 {
-    float xc = x > 89.0f ? 89.0f : x;
-    xc = xc < -18.0f ? -18.0f : xc; /* expm1f(-18) rounds to -1 */
+    float xc = pyad_vm__min32(x, 89.0f);
+    xc = pyad_vm__max32(xc, -18.0f); /* expm1f(-18) rounds to -1 */
     float kd;
     uint32_t kb;
     float r = pyad_vm__exp_reduce_f(xc, &kd, &kb);
     float p = pyad_vm__exp_poly_f(r);
     int mid = (kd >= -1.0f) & (kd <= 23.0f);
-    float kc = kd < -1.0f ? -1.0f : (kd > 23.0f ? 23.0f : kd);
+    float kc = pyad_vm__max32(pyad_vm__min32(kd, 23.0f), -1.0f);
     float tk = (-kc) + PYAD_VM__SHIFT32;
     float twomk = pyad_vm__f32((pyad_vm__u32(tk) - PYAD_VM__SHIFT32_BITS + 127) << 23);
     float ymid = pyad_vm__scale32(p + (1.0f - twomk), kb);
     float yout = pyad_vm__scale32(1.0f + p, kb) - 1.0f;
-    float y = mid ? ymid : yout;
-    return x == 0.0f ? x : y;
+    float y = pyad_vm__sel32(mid, ymid, yout);
+    return pyad_vm__sel32(x == 0.0f, x, y);
 }
 
 /* ======================================================================
@@ -262,13 +281,13 @@ static inline float pyad_vm_expm1_f32(float x)
 static inline double pyad_vm__log_core_d(double x, double c)
 {
     int tiny = x < 0x1p-1022;
-    double xs = tiny ? x * 0x1p52 : x;
+    double xs = pyad_vm__sel64(tiny, x * 0x1p52, x);
     uint64_t ix = pyad_vm__u64(xs);
     uint64_t tmp = ix + (0x400ULL << 52) - 0x3fe6a09e667f3bcdULL;
     uint64_t kb = tmp >> 52;                 /* k + 1024 */
     uint64_t iz = ix - (tmp & (0xfffULL << 52)) + (0x400ULL << 52);
     double k = pyad_vm__f64(0x4330000000000000ULL | kb) - (0x1p52 + 1024.0);
-    k = tiny ? k - 52.0 : k;
+    k = pyad_vm__sel64(tiny, k - 52.0, k);
     double f = pyad_vm__f64(iz) - 1.0;
     double s = f / (2.0 + f);
     double z = s * s;
@@ -287,22 +306,22 @@ static inline double pyad_vm__log_core_d(double x, double c)
 static inline double pyad_vm_log_f64(double x)
 {
     double y = pyad_vm__log_core_d(x, 0.0);
-    y = x < 0.0 ? PYAD_VM__NAN64 : y;
-    y = x == 0.0 ? -PYAD_VM__INF64 : y;
+    y = pyad_vm__sel64(x < 0.0, PYAD_VM__NAN64, y);
+    y = pyad_vm__sel64(x == 0.0, -PYAD_VM__INF64, y);
     /* +inf and NaN give themselves */
-    return (x == PYAD_VM__INF64) | (x != x) ? x : y;
+    return pyad_vm__sel64((x == PYAD_VM__INF64) | (x != x), x, y);
 }
 
 static inline float pyad_vm__log_core_f(float x, float c)
 {
     int tiny = x < 0x1p-126f;
-    float xs = tiny ? x * 0x1p23f : x;
+    float xs = pyad_vm__sel32(tiny, x * 0x1p23f, x);
     uint32_t ix = pyad_vm__u32(xs);
     uint32_t tmp = ix + (0x80U << 23) - 0x3f3504f3U;
     uint32_t kb = tmp >> 23;                 /* k + 128 */
     uint32_t iz = ix - (tmp & (0x1ffU << 23)) + (0x80U << 23);
     float k = pyad_vm__f32(0x4b000000U | kb) - (0x1p23f + 128.0f);
-    k = tiny ? k - 23.0f : k;
+    k = pyad_vm__sel32(tiny, k - 23.0f, k);
     float f = pyad_vm__f32(iz) - 1.0f;
     float s = f / (2.0f + f);
     float z = s * s;
@@ -318,9 +337,9 @@ static inline float pyad_vm__log_core_f(float x, float c)
 static inline float pyad_vm_log_f32(float x)
 {
     float y = pyad_vm__log_core_f(x, 0.0f);
-    y = x < 0.0f ? PYAD_VM__NAN32 : y;
-    y = x == 0.0f ? -PYAD_VM__INF32 : y;
-    return (x == PYAD_VM__INF32) | (x != x) ? x : y;
+    y = pyad_vm__sel32(x < 0.0f, PYAD_VM__NAN32, y);
+    y = pyad_vm__sel32(x == 0.0f, -PYAD_VM__INF32, y);
+    return pyad_vm__sel32((x == PYAD_VM__INF32) | (x != x), x, y);
 }
 
 /* ======================================================================
@@ -331,22 +350,22 @@ static inline float pyad_vm_log_f32(float x)
 static inline double pyad_vm_log1p_f64(double x)
 {
     double u = 1.0 + x;
-    double c = (u >= 2.0 ? 1.0 - (u - x) : x - (u - 1.0)) / u;
+    double c = pyad_vm__sel64(u >= 2.0, 1.0 - (u - x), x - (u - 1.0)) / u;
     double y = pyad_vm__log_core_d(u, c);
-    y = x < -1.0 ? PYAD_VM__NAN64 : y;
-    y = x == -1.0 ? -PYAD_VM__INF64 : y;
+    y = pyad_vm__sel64(x < -1.0, PYAD_VM__NAN64, y);
+    y = pyad_vm__sel64(x == -1.0, -PYAD_VM__INF64, y);
     /* +inf, NaN and +-0 give themselves */
-    return (x == PYAD_VM__INF64) | (x != x) | (x == 0.0) ? x : y;
+    return pyad_vm__sel64((x == PYAD_VM__INF64) | (x != x) | (x == 0.0), x, y);
 }
 
 static inline float pyad_vm_log1p_f32(float x)
 {
     float u = 1.0f + x;
-    float c = (u >= 2.0f ? 1.0f - (u - x) : x - (u - 1.0f)) / u;
+    float c = pyad_vm__sel32(u >= 2.0f, 1.0f - (u - x), x - (u - 1.0f)) / u;
     float y = pyad_vm__log_core_f(u, c);
-    y = x < -1.0f ? PYAD_VM__NAN32 : y;
-    y = x == -1.0f ? -PYAD_VM__INF32 : y;
-    return (x == PYAD_VM__INF32) | (x != x) | (x == 0.0f) ? x : y;
+    y = pyad_vm__sel32(x < -1.0f, PYAD_VM__NAN32, y);
+    y = pyad_vm__sel32(x == -1.0f, -PYAD_VM__INF32, y);
+    return pyad_vm__sel32((x == PYAD_VM__INF32) | (x != x) | (x == 0.0f), x, y);
 }
 
 /* ======================================================================
@@ -358,25 +377,25 @@ static inline float pyad_vm_log1p_f32(float x)
 static inline double pyad_vm_tanh_f64(double x)
 {
     double a = pyad_vm__abs64(x);
-    a = a > 20.0 ? 20.0 : a;
+    a = pyad_vm__min64(a, 20.0);
     int big = a >= 1.0;
-    double e = pyad_vm_expm1_f64(big ? 2.0 * a : -2.0 * a);
-    double q = (big ? 2.0 : -e) / (e + 2.0);
-    double z = big ? 1.0 - q : q;
+    double e = pyad_vm_expm1_f64(pyad_vm__sel64(big, 2.0 * a, -2.0 * a));
+    double q = pyad_vm__sel64(big, 2.0, -e) / (e + 2.0);
+    double z = pyad_vm__sel64(big, 1.0 - q, q);
     z = pyad_vm__signof64(z, x);
-    return a < 0x1p-28 ? x : z; /* NaN: z is NaN */
+    return pyad_vm__sel64(a < 0x1p-28, x, z); /* NaN: z is NaN */
 }
 
 static inline float pyad_vm_tanh_f32(float x)
 {
     float a = pyad_vm__abs32(x);
-    a = a > 10.0f ? 10.0f : a;
+    a = pyad_vm__min32(a, 10.0f);
     int big = a >= 1.0f;
-    float e = pyad_vm_expm1_f32(big ? 2.0f * a : -2.0f * a);
-    float q = (big ? 2.0f : -e) / (e + 2.0f);
-    float z = big ? 1.0f - q : q;
+    float e = pyad_vm_expm1_f32(pyad_vm__sel32(big, 2.0f * a, -2.0f * a));
+    float q = pyad_vm__sel32(big, 2.0f, -e) / (e + 2.0f);
+    float z = pyad_vm__sel32(big, 1.0f - q, q);
     z = pyad_vm__signof32(z, x);
-    return a < 0x1p-13f ? x : z;
+    return pyad_vm__sel32(a < 0x1p-13f, x, z);
 }
 
 /* ======================================================================
@@ -386,13 +405,13 @@ static inline float pyad_vm_tanh_f32(float x)
 static inline double pyad_vm_sigmoid_f64(double x)
 {
     double E = pyad_vm_exp_f64(-pyad_vm__abs64(x));
-    return (x >= 0.0 ? 1.0 : E) / (1.0 + E);
+    return pyad_vm__sel64(x >= 0.0, 1.0, E) / (1.0 + E);
 }
 
 static inline float pyad_vm_sigmoid_f32(float x)
 {
     float E = pyad_vm_exp_f32(-pyad_vm__abs32(x));
-    return (x >= 0.0f ? 1.0f : E) / (1.0f + E);
+    return pyad_vm__sel32(x >= 0.0f, 1.0f, E) / (1.0f + E);
 }
 
 /* ======================================================================
@@ -439,14 +458,14 @@ static inline double pyad_vm__sincos_d(double x, uint64_t qadd)
     double w = 1.0 - hz;
     double cs = w + (((1.0 - w) - hz) + (z * (z * pc) - rh * rl));
 
-    double y = (n & 1) ? cs : sn;
+    double y = pyad_vm__sel64((int)(n & 1), cs, sn);
     return pyad_vm__f64(pyad_vm__u64(y) ^ ((n & 2) << 62));
 }
 
 static inline double pyad_vm_sin_f64(double x)
 {
     double y = pyad_vm__sincos_d(x, 0);
-    return pyad_vm__abs64(x) < 0x1p-26 ? x : y; /* sin(x) rounds to x; keeps -0.0 */
+    return pyad_vm__sel64(pyad_vm__abs64(x) < 0x1p-26, x, y); /* sin(x) rounds to x; keeps -0.0 */
 }
 
 static inline double pyad_vm_cos_f64(double x)
@@ -474,7 +493,7 @@ static inline float pyad_vm__sincos_f(float xf, uint64_t qadd)
     pc = PYAD_VM__COS_DF1 + z * pc;
     pc = PYAD_VM__COS_DF0 + z * pc;
     double cs = (1.0 - 0.5 * z) + (z * z) * pc;
-    double y = (n & 1) ? cs : sn;
+    double y = pyad_vm__sel64((int)(n & 1), cs, sn);
     y = pyad_vm__f64(pyad_vm__u64(y) ^ ((n & 2) << 62));
     return (float)y;
 }
@@ -482,7 +501,7 @@ static inline float pyad_vm__sincos_f(float xf, uint64_t qadd)
 static inline float pyad_vm_sin_f32(float x)
 {
     float y = pyad_vm__sincos_f(x, 0);
-    return pyad_vm__abs32(x) < 0x1p-12f ? x : y;
+    return pyad_vm__sel32(pyad_vm__abs32(x) < 0x1p-12f, x, y);
 }
 
 static inline float pyad_vm_cos_f32(float x)

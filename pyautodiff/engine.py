@@ -369,4 +369,4 @@ def _sweep(root, g, retain, create_graph):
         g = pending.pop(node)
 
 
-from .ops import P  # noqa: E402  (the ops are built on this module)
+from .ops import P

@@ -23,11 +23,13 @@ def _load_c():
     try:
         return importlib.import_module(".c_backend", __name__)
     except ImportError as e:
+        reason = str(e)
         if importlib.util.find_spec("pyautodiff._pyad_c") is None:
-            e = "the compiled module pyautodiff._pyad_c was not built at install"
+            reason = "the compiled module pyautodiff._pyad_c was not built at install"
         if os.environ.get("PYAUTODIFF_BACKEND", "").strip().lower() != "numpy":
             warnings.warn(
-                f"pyautodiff: the C core is not available ({e}); running on the numpy backend",
+                f"pyautodiff: the C core is not available ({reason}); "
+                "running on the numpy backend",
                 RuntimeWarning, stacklevel=3,
             )
         return None
