@@ -369,4 +369,5 @@ def _sweep(root, g, retain, create_graph):
         g = pending.pop(node)
 
 
+# Last: the ops are built on this module, and the backward pass records through them.
 from .ops import P
