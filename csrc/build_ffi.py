@@ -13,7 +13,7 @@ import tempfile
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ["elementwise.c", "accumulate.c"]
+SOURCES = ["elementwise.c", "accumulate.c", "memory.c"]
 # -ffast-math is never used: NaN, inf and -0.0 must behave as in numpy.
 CFLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra"]
 

@@ -167,3 +167,8 @@ double pyad_sum_f64(size_t n, const double *x);
 void pyad_triad_f64(size_t n, double *a, const double *b, const double *c, double s);
 
 int pyad_num_threads(void);
+
+/* Buffers: 64-byte aligned, uninitialized; pyad_alloc returns NULL when out of
+ * memory. The only functions here that allocate. */
+void *pyad_alloc(size_t nbytes);
+void pyad_free(void *p);
