@@ -73,17 +73,23 @@ static inline float pyad_vm__max32(float x, float c) { return pyad_vm__sel32(x <
 /* Polynomial coefficients: near-minimax (Chebyshev) fits computed with
  * mpmath at 60 digits, rounded to the target precision.
  * EXP: (e^r - 1 - r)/r^2 on |r| <= ln2/2 (1.0001x). */
-#define PYAD_VM__EXP_D0 0x1.0000000000000p-1
-#define PYAD_VM__EXP_D1 0x1.5555555555557p-3
-#define PYAD_VM__EXP_D2 0x1.5555555555556p-5
-#define PYAD_VM__EXP_D3 0x1.11111111100dcp-7
-#define PYAD_VM__EXP_D4 0x1.6c16c16c162d4p-10
-#define PYAD_VM__EXP_D5 0x1.a01a01abe7fe1p-13
-#define PYAD_VM__EXP_D6 0x1.a01a01a6d889cp-16
-#define PYAD_VM__EXP_D7 0x1.71de0231960ebp-19
-#define PYAD_VM__EXP_D8 0x1.27e4db646b17ep-22
-#define PYAD_VM__EXP_D9 0x1.af4de97ca4194p-26
-#define PYAD_VM__EXP_D10 0x1.1f730349868cep-29
+#define PYAD_VM__EXP_D0 0x1.0000000000001p-1
+#define PYAD_VM__EXP_D1 0x1.5555555555556p-3
+#define PYAD_VM__EXP_D2 0x1.5555555553d63p-5
+#define PYAD_VM__EXP_D3 0x1.11111111109b3p-7
+#define PYAD_VM__EXP_D4 0x1.6c16c1788bd90p-10
+#define PYAD_VM__EXP_D5 0x1.a01a01a7c41d5p-13
+#define PYAD_VM__EXP_D6 0x1.a019b90d2ae7ap-16
+#define PYAD_VM__EXP_D7 0x1.71de0dae63bb3p-19
+#define PYAD_VM__EXP_D8 0x1.289185613a3d6p-22
+#define PYAD_VM__EXP_D9 0x1.af38a9b0ec855p-26
+/* same, degree 5, for float results evaluated in double */
+#define PYAD_VM__EXP_DF0 0x1.0000000b9129bp-1
+#define PYAD_VM__EXP_DF1 0x1.5555555a78ed4p-3
+#define PYAD_VM__EXP_DF2 0x1.5554e9063586ep-5
+#define PYAD_VM__EXP_DF3 0x1.1110e0f238322p-7
+#define PYAD_VM__EXP_DF4 0x1.6d43246b523b4p-10
+#define PYAD_VM__EXP_DF5 0x1.a124f19fe89acp-13
 #define PYAD_VM__EXP_F0 0x1.000000p-1f
 #define PYAD_VM__EXP_F1 0x1.555556p-3f
 #define PYAD_VM__EXP_F2 0x1.5554eap-5f
@@ -125,11 +131,12 @@ static inline float pyad_vm__max32(float x, float c) { return pyad_vm__sel32(x <
 #define PYAD_VM__COS_DF2 0x1.a015c02820885p-16
 #define PYAD_VM__COS_DF3 -0x1.2522e6d930e5bp-22
 
-/* pi/2 = P1 + P2 + P3 (+ ~2^-118): P1, P2 have 30 significant bits so q*P1
- * and q*P2 are exact for |q| < 2^23. */
+/* pi/2 = P1 + P2 + P3 + P4 (+ ~2^-147): P1, P2, P3 have 30 significant bits
+ * so q*Pi is exact for |q| < 2^23; q*P4 (< 2^-67) is rounded once. */
 #define PYAD_VM__PIO2_1 0x1.921fb548p+0
 #define PYAD_VM__PIO2_2 -0x1.de973dc8p-31
-#define PYAD_VM__PIO2_3 -0x1.9d9cceba3f91fp-62
+#define PYAD_VM__PIO2_3 -0x1.9d9cceb8p-62
+#define PYAD_VM__PIO2_4 -0x1.1fc8f8cbb5bf7p-93
 #define PYAD_VM__2OPI_D 0x1.45f306dc9c883p-1
 /* for float inputs (24-bit): P1 has 33 bits, q*P1 exact for |q| < 2^20. */
 #define PYAD_VM__PIO2F_1 0x1.921fb544p+0
@@ -160,10 +167,10 @@ static inline float pyad_vm__scale32(float y, uint32_t kb)
  * exp.  x = k ln2 + r, |r| <= ln2/2 (Cody-Waite, k*LN2HI exact, x - k*LN2HI
  * exact by Sterbenz), e^r = 1 + (r + r^2 P(r)), result scaled by 2^k.
  * ====================================================================== */
-static inline double pyad_vm__exp_poly_d(double r)
+/* r^2 P(r), so that expm1(r) = r + pyad_vm__exp_tail_d(r) */
+static inline double pyad_vm__exp_tail_d(double r)
 {
-    double p = PYAD_VM__EXP_D10;
-    p = PYAD_VM__EXP_D9 + r * p;
+    double p = PYAD_VM__EXP_D9;
     p = PYAD_VM__EXP_D8 + r * p;
     p = PYAD_VM__EXP_D7 + r * p;
     p = PYAD_VM__EXP_D6 + r * p;
@@ -173,18 +180,23 @@ static inline double pyad_vm__exp_poly_d(double r)
     p = PYAD_VM__EXP_D2 + r * p;
     p = PYAD_VM__EXP_D1 + r * p;
     p = PYAD_VM__EXP_D0 + r * p;
-    return r + (r * r) * p; /* expm1(r) */
+    return (r * r) * p;
 }
+static inline double pyad_vm__exp_poly_d(double r) { return r + pyad_vm__exp_tail_d(r); }
 
 /* Reduce x (already clamped to |x| < 2^51 or NaN): returns r, sets *kd (k as
- * double) and *kb (k + 2048). */
-static inline double pyad_vm__exp_reduce_d(double x, double *kd, uint64_t *kb)
+ * double), *kb (k + 2048) and *rlo (the rounding error of r: x - k ln2 = r + rlo). */
+static inline double pyad_vm__exp_reduce_d(double x, double *kd, uint64_t *kb, double *rlo)
 {
     double t = x * PYAD_VM__INVLN2_D + PYAD_VM__SHIFT64;
     *kb = pyad_vm__u64(t) - PYAD_VM__SHIFT64_BITS + 2048;
     double k = t - PYAD_VM__SHIFT64;
     *kd = k;
-    return (x - k * PYAD_VM__LN2HI_D) - k * PYAD_VM__LN2LO_D;
+    double hi = x - k * PYAD_VM__LN2HI_D; /* exact */
+    double lo = k * PYAD_VM__LN2LO_D;
+    double r = hi - lo;
+    *rlo = (hi - r) - lo;                 /* Fast2Sum, |hi| >= |lo| */
+    return r;
 }
 
 static inline double pyad_vm_exp_f64(double x)
@@ -192,10 +204,10 @@ static inline double pyad_vm_exp_f64(double x)
     /* clamp (NaN passes): e^710 overflows, e^-750 underflows to 0. */
     double xc = pyad_vm__min64(x, 710.0);
     xc = pyad_vm__max64(xc, -750.0);
-    double kd;
+    double kd, rlo;
     uint64_t kb;
-    double r = pyad_vm__exp_reduce_d(xc, &kd, &kb);
-    double p = 1.0 + pyad_vm__exp_poly_d(r);
+    double r = pyad_vm__exp_reduce_d(xc, &kd, &kb, &rlo);
+    double p = 1.0 + (r + (pyad_vm__exp_tail_d(r) + rlo));
     return pyad_vm__scale64(p, kb);
 }
 
@@ -235,40 +247,62 @@ static inline float pyad_vm_exp_f32(float x)
  *   -1 <= k <= 56:  (p + (1 - 2^-k)) * 2^k   (1 - 2^-k exact)
  *   otherwise:      (1 + p) * 2^k - 1
  * ====================================================================== */
+/* e^x - 1 = 2^k ((1 - 2^-k) + r + tail): c1 = 1 - 2^-k is exact for
+ * -53 <= k <= 53 (beyond, its rounding is below 1/2 ulp of the result);
+ * c1 + r is summed exactly (TwoSum), so there is no cancellation error in
+ * any binade; one rounding, then the (two-step) scaling. Also returns the
+ * unscaled hi/lo pair for tanh. kd must be in [-60, 1100]. */
+static inline double pyad_vm__expm1_parts_d(double r, double rlo, double kd, double *lo)
+{
+    double kc = pyad_vm__min64(kd, 60.0);
+    double tk = (-kc) + PYAD_VM__SHIFT64;   /* 2^-k for k <= 60 */
+    double twomk = pyad_vm__f64((pyad_vm__u64(tk) - PYAD_VM__SHIFT64_BITS + 1023) << 52);
+    double c1 = 1.0 - twomk;
+    double s = c1 + r;                      /* TwoSum(c1, r) */
+    double bb = s - c1;
+    double err = (c1 - (s - bb)) + (r - bb);
+    double tail = pyad_vm__exp_tail_d(r) + (rlo + rlo * r) + err;
+    double h = s + tail;
+    *lo = (s - h) + tail;                   /* |s| >= |tail| unless both tiny */
+    return h;
+}
+
 static inline double pyad_vm_expm1_f64(double x)
 {
     double xc = pyad_vm__min64(x, 710.0);
     xc = pyad_vm__max64(xc, -40.0); /* expm1(-40) rounds to -1 */
-    double kd;
+    double kd, rlo, lo;
     uint64_t kb;
-    double r = pyad_vm__exp_reduce_d(xc, &kd, &kb);
-    double p = pyad_vm__exp_poly_d(r);
-    int mid = (kd >= -1.0) & (kd <= 56.0);
-    double kc = pyad_vm__max64(pyad_vm__min64(kd, 56.0), -1.0);
-    /* 2^-k for k in [-1, 56] */
-    double tk = (-kc) + PYAD_VM__SHIFT64;
-    double twomk = pyad_vm__f64((pyad_vm__u64(tk) - PYAD_VM__SHIFT64_BITS + 1023) << 52);
-    double ymid = pyad_vm__scale64(p + (1.0 - twomk), kb);
-    double yout = pyad_vm__scale64(1.0 + p, kb) - 1.0;
-    double y = pyad_vm__sel64(mid, ymid, yout);
+    double r = pyad_vm__exp_reduce_d(xc, &kd, &kb, &rlo);
+    double h = pyad_vm__expm1_parts_d(r, rlo, kd, &lo);
+    double y = pyad_vm__scale64(h, kb);
     return pyad_vm__sel64(x == 0.0, x, y); /* keeps -0.0 */
 }
 
+/* float helpers evaluated in double: x (in [-1000, 1000]) = k ln2 + r,
+ * returns expm1(r) with relative error ~2^-33 and sets *sc = 2^k (normal). */
+static inline double pyad_vm__expm1_df(double x, double *sc)
+{
+    double t = x * PYAD_VM__INVLN2_D + PYAD_VM__SHIFT64;
+    double k = t - PYAD_VM__SHIFT64;
+    double r = (x - k * PYAD_VM__LN2HI_D) - k * PYAD_VM__LN2LO_D;
+    double p = PYAD_VM__EXP_DF5;
+    p = PYAD_VM__EXP_DF4 + r * p;
+    p = PYAD_VM__EXP_DF3 + r * p;
+    p = PYAD_VM__EXP_DF2 + r * p;
+    p = PYAD_VM__EXP_DF1 + r * p;
+    p = PYAD_VM__EXP_DF0 + r * p;
+    *sc = pyad_vm__f64((pyad_vm__u64(t) - PYAD_VM__SHIFT64_BITS + 1023) << 52);
+    return r + (r * r) * p;
+}
+
+/* float expm1 in double: 2^k expm1(r) + (2^k - 1), one final rounding. */
 static inline float pyad_vm_expm1_f32(float x)
 {
-    float xc = pyad_vm__min32(x, 89.0f);
-    xc = pyad_vm__max32(xc, -18.0f); /* expm1f(-18) rounds to -1 */
-    float kd;
-    uint32_t kb;
-    float r = pyad_vm__exp_reduce_f(xc, &kd, &kb);
-    float p = pyad_vm__exp_poly_f(r);
-    int mid = (kd >= -1.0f) & (kd <= 23.0f);
-    float kc = pyad_vm__max32(pyad_vm__min32(kd, 23.0f), -1.0f);
-    float tk = (-kc) + PYAD_VM__SHIFT32;
-    float twomk = pyad_vm__f32((pyad_vm__u32(tk) - PYAD_VM__SHIFT32_BITS + 127) << 23);
-    float ymid = pyad_vm__scale32(p + (1.0f - twomk), kb);
-    float yout = pyad_vm__scale32(1.0f + p, kb) - 1.0f;
-    float y = pyad_vm__sel32(mid, ymid, yout);
+    double xc = pyad_vm__max64(pyad_vm__min64((double)x, 89.0), -18.0);
+    double sc;
+    double pm = pyad_vm__expm1_df(xc, &sc);
+    float y = (float)(pm * sc + (sc - 1.0));
     return pyad_vm__sel32(x == 0.0f, x, y);
 }
 
@@ -374,28 +408,49 @@ static inline float pyad_vm_log1p_f32(float x)
  *   a >= 1:  e = expm1(2a),  tanh = 1 - 2/(e + 2)
  * tiny |x| returns x (keeps -0.0); sign restored from x.
  * ====================================================================== */
+/* ~1/d to 2^-12 relative for d > 0 normal (magic first guess, two Newton
+ * steps); only used to scale a correction term. */
+static inline double pyad_vm__rcp_approx64(double d)
+{
+    double y = pyad_vm__f64(0x7fde623822fc16e6ULL - pyad_vm__u64(d));
+    y = y * (2.0 - d * y);
+    y = y * (2.0 - d * y);
+    return y;
+}
+
 static inline double pyad_vm_tanh_f64(double x)
 {
-    double a = pyad_vm__abs64(x);
-    a = pyad_vm__min64(a, 20.0);
+    double a = pyad_vm__min64(pyad_vm__abs64(x), 20.0);
     int big = a >= 1.0;
-    double e = pyad_vm_expm1_f64(pyad_vm__sel64(big, 2.0 * a, -2.0 * a));
-    double q = pyad_vm__sel64(big, 2.0, -e) / (e + 2.0);
-    double z = pyad_vm__sel64(big, 1.0 - q, q);
+    double u = pyad_vm__sel64(big, 2.0 * a, -2.0 * a);
+    double kd, rlo, lo;
+    uint64_t kb;
+    double r = pyad_vm__exp_reduce_d(u, &kd, &kb, &rlo);
+    double h = pyad_vm__expm1_parts_d(r, rlo, kd, &lo);
+    double sc = pyad_vm__f64((kb - 2048 + 1023) << 52); /* 2^k, k in [-3, 58] */
+    double eh = h * sc, el = lo * sc;                  /* e = eh + el = expm1(u) */
+    double dh = eh + 2.0;                              /* TwoSum(eh, 2) */
+    double bb = dh - eh;
+    double dl = ((eh - (dh - bb)) + (2.0 - bb)) + el;  /* e + 2 = dh + dl */
+    double num = pyad_vm__sel64(big, 2.0, -eh);
+    double q = num / dh;
+    /* small: -(eh + el)/(dh + dl) = q + (-el - q dl)/dh */
+    double corr = ((-el) - q * dl) * pyad_vm__rcp_approx64(dh);
+    double z = pyad_vm__sel64(big, 1.0 - q, q + corr);
     z = pyad_vm__signof64(z, x);
     return pyad_vm__sel64(a < 0x1p-28, x, z); /* NaN: z is NaN */
 }
 
+/* float tanh in double: e = expm1(2|x|) = 2^k expm1(r) + (2^k - 1) (no
+ * cancellation), tanh = e/(e + 2), one final rounding. */
 static inline float pyad_vm_tanh_f32(float x)
 {
-    float a = pyad_vm__abs32(x);
-    a = pyad_vm__min32(a, 10.0f);
-    int big = a >= 1.0f;
-    float e = pyad_vm_expm1_f32(pyad_vm__sel32(big, 2.0f * a, -2.0f * a));
-    float q = pyad_vm__sel32(big, 2.0f, -e) / (e + 2.0f);
-    float z = pyad_vm__sel32(big, 1.0f - q, q);
-    z = pyad_vm__signof32(z, x);
-    return pyad_vm__sel32(a < 0x1p-13f, x, z);
+    double a = pyad_vm__min64(pyad_vm__abs64((double)x), 10.0);
+    double sc;
+    double pm = pyad_vm__expm1_df(2.0 * a, &sc);
+    double e = pm * sc + (sc - 1.0);
+    float z = (float)(e / (e + 2.0));
+    return pyad_vm__signof32(z, x); /* keeps -0.0; NaN stays NaN */
 }
 
 /* ======================================================================
@@ -404,14 +459,35 @@ static inline float pyad_vm_tanh_f32(float x)
  * ====================================================================== */
 static inline double pyad_vm_sigmoid_f64(double x)
 {
-    double E = pyad_vm_exp_f64(-pyad_vm__abs64(x));
-    return pyad_vm__sel64(x >= 0.0, 1.0, E) / (1.0 + E);
+    /* -x = k ln2 + r; 1 + e^-x = 2^k (2^-k + 1 + pm), pm = expm1(r);
+     * sigmoid = 2^-k / d, d = 2^-k + 1 + pm kept as dh + dl (exact sums),
+     * 1/d = rcp - rcp^2 dl; the final scaling by 2^-k also yields the
+     * subnormal results for x < -708 with one rounding. */
+    double xm = pyad_vm__max64(pyad_vm__min64(-x, 750.0), -40.0);
+    double kd, rlo;
+    uint64_t kb;
+    double r = pyad_vm__exp_reduce_d(xm, &kd, &kb, &rlo);
+    double pm = r + (pyad_vm__exp_tail_d(r) + rlo);
+    double s1 = 1.0 + pm;
+    double e1 = (1.0 - s1) + pm;               /* Fast2Sum */
+    uint64_t nkb = 4096 - kb;                  /* -k + 2048 */
+    double tk = pyad_vm__scale64(1.0, nkb);    /* 2^-k */
+    double dh = tk + s1;                       /* TwoSum(tk, s1) */
+    double bb = dh - tk;
+    double dl = ((tk - (dh - bb)) + (s1 - bb)) + e1;
+    double rcp = 1.0 / dh;
+    double q = rcp - (rcp * rcp) * dl;
+    return pyad_vm__scale64(q, nkb);
 }
 
+/* float sigmoid in double: 1/(1 + e^-x), one final rounding. */
 static inline float pyad_vm_sigmoid_f32(float x)
 {
-    float E = pyad_vm_exp_f32(-pyad_vm__abs32(x));
-    return pyad_vm__sel32(x >= 0.0f, 1.0f, E) / (1.0f + E);
+    double xm = pyad_vm__max64(pyad_vm__min64(-(double)x, 120.0), -120.0);
+    double sc;
+    double pm = pyad_vm__expm1_df(xm, &sc);
+    double E = sc + pm * sc;
+    return (float)(1.0 / (1.0 + E));
 }
 
 /* ======================================================================
@@ -426,18 +502,22 @@ static inline double pyad_vm__sincos_d(double x, uint64_t qadd)
     double t = x * PYAD_VM__2OPI_D + PYAD_VM__SHIFT64;
     uint64_t n = pyad_vm__u64(t) + qadd; /* low 2 bits = (q + qadd) mod 4 */
     double q = t - PYAD_VM__SHIFT64;
-    double a = x - q * PYAD_VM__PIO2_1;        /* exact */
+    double a = x - q * PYAD_VM__PIO2_1;        /* exact (Sterbenz) */
     double b = -(q * PYAD_VM__PIO2_2);         /* exact */
     double s1 = a + b;                         /* TwoSum(a, b) */
     double bb = s1 - a;
     double e1 = (a - (s1 - bb)) + (b - bb);
-    double c = -(q * PYAD_VM__PIO2_3);
+    double c = -(q * PYAD_VM__PIO2_3);         /* exact */
     double s2 = s1 + c;                        /* TwoSum(s1, c) */
     double cc = s2 - s1;
     double e2 = (s1 - (s2 - cc)) + (c - cc);
-    double lo = e1 + e2;
-    double rh = s2 + lo;                       /* Fast2Sum */
-    double rl = lo - (rh - s2);
+    double d = -(q * PYAD_VM__PIO2_4);
+    double s3 = s2 + d;                        /* TwoSum(s2, d) */
+    double dd = s3 - s2;
+    double e3 = (s2 - (s3 - dd)) + (d - dd);
+    double lo = (e1 + e2) + e3;
+    double rh = s3 + lo;                       /* Fast2Sum */
+    double rl = lo - (rh - s3);
 
     double z = rh * rh;
     double v = z * rh;

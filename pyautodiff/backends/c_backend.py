@@ -19,6 +19,7 @@ from .numpy_backend import (  # noqa: F401  (the kernels C does not override)
     matmul,
     max,
     min,
+    pow,
     where,
 )
 
@@ -102,17 +103,22 @@ def _unary(name):
     return kernel
 
 
-def _scalar_of(s, dtype):
-    """``s`` as a C scalar if combining it with a ``dtype`` array keeps ``dtype``
-    (numpy's rule: Python numbers are weak, numpy values are not), else None."""
+def _scalar_of(s, like):
+    """``s`` as a C scalar if ``s op like`` is ``like``'s shape and dtype, else None.
+
+    Python numbers are weak (they keep the array's dtype, as in numpy); a numpy
+    value must have the same dtype and be 0-d, or be one value broadcast to
+    ``like``'s shape (all strides 0, as the gradient of a sum is).
+    """
     if type(s) is float or type(s) is int:
         return s
-    if isinstance(s, (np.generic, _ndarray)) and s.shape == () and s.dtype == dtype:
-        return s.item()
+    if isinstance(s, (np.generic, _ndarray)) and s.dtype == like.dtype and (
+            s.shape == () or (s.shape == like.shape and not any(s.strides))):
+        return s.flat[0].item() if s.shape else s.item()
     return None
 
 
-def _binary(name):
+def _binary(name, with_rscalar=True):
     fallback = getattr(numpy_backend, name)
     same, scal, rscal = _kernels(name), _kernels(name + "_scalar"), _kernels(name + "_rscalar")
     row, rrow = _kernels(name + "_row"), _kernels(name + "_rrow")
@@ -129,7 +135,7 @@ def _binary(name):
                     out = _empty(x)
                     row[dt](x.size // y.size, y.size, _buf(out), _buf(x), _buf(y))
                     return out
-            s = _scalar_of(y, dt)
+            s = _scalar_of(y, x)
             if s is not None:
                 out = _empty(x)
                 scal[dt](x.size, _buf(out), _buf(x), s)
@@ -141,7 +147,7 @@ def _binary(name):
                 out = _empty(y)
                 rrow[dt](y.size // x.size, x.size, _buf(out), _buf(x), _buf(y))
                 return out
-            s = _scalar_of(x, dt)
+            s = _scalar_of(x, y) if with_rscalar else None
             if s is not None:
                 out = _empty(y)
                 rscal[dt](y.size, _buf(out), s, _buf(y))
@@ -156,10 +162,12 @@ def _binary(name):
 for _name in ("neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "square", "sin", "cos",
               "tanh", "sigmoid", "relu", "softplus"):
     globals()[_name] = _unary(_name)
-for _name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum",
-              "tanh_grad", "sigmoid_grad", "relu_grad"):
+for _name in ("add", "sub", "mul", "div", "maximum", "minimum", "tanh_grad", "sigmoid_grad"):
     globals()[_name] = _binary(_name)
 del _name
+# relu_grad(g, x) takes its dtype from g alone (x only gives a mask), so a Python
+# number g makes float64 whatever x is: not the form its C kernel computes.
+relu_grad = _binary("relu_grad", with_rscalar=False)
 
 _acc, _acc_rows, _sum = _kernels("acc"), _kernels("acc_rows"), _kernels("sum")
 

@@ -1,0 +1,227 @@
+"""The C kernels against their numpy twins, called directly through the backend tables.
+
+Hypothesis draws shapes (empty, one element, below and above the size
+threshold), dtypes, memory layouts (non-contiguous and read-only views) and
+values (NaN, inf, -0.0, denormals, huge and tiny). Whatever the C backend does
+with an input, C kernel or numpy fallback, the result must be numpy's: float64
+within 1e-12 relative, float32 within 1e-5, and special values in the same places.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import pyautodiff as ad
+from pyautodiff.backends import kernels, numpy_backend
+
+from conftest import REQUIRE_C, c_threshold
+
+if not ad.c_available():
+    if REQUIRE_C:
+        raise ImportError("the C core did not load; set PYAUTODIFF_SKIP_C=1 to skip its tests")
+    pytest.skip("the C core is not built and PYAUTODIFF_SKIP_C=1", allow_module_level=True)
+from pyautodiff.backends import c_backend  # noqa: E402
+
+# The transcendentals are within 2 ulp of the true value on each side, so the
+# two backends may differ by a few ulp: these are API.md's parity tolerances.
+RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+UNARY_DOMAIN = {"log": "positive", "sqrt": "positive", "log1p": "above_minus_one"}
+
+
+def _special(dtype):
+    info = np.finfo(dtype)
+    return [0.0, -0.0, np.nan, np.inf, -np.inf, info.tiny, info.tiny / 4, -info.tiny / 8,
+            info.max, -info.max, info.eps, 1.0, -1.0, 0.5]
+
+
+def _values(dtype):
+    # Mostly ordinary numbers, with the special values mixed in often enough
+    # that every kernel sees them.
+    normal = st.floats(-50, 50, width=np.dtype(dtype).itemsize * 8)
+    return st.one_of(normal, normal, normal, st.sampled_from(_special(dtype)))
+
+
+@st.composite
+def arrays(draw, dtype=None, shape=None):
+    dtype = dtype or draw(st.sampled_from([np.float32, np.float64]))
+    if shape is None:
+        size = draw(st.sampled_from([0, 1, 7, 100, 5000]))
+        shape = draw(st.sampled_from([(size,), (1, size), (size, 1)] if size else [(0,), (3, 0)]))
+    a = draw(hnp.arrays(dtype, shape, elements=_values(dtype)))
+    layout = draw(st.sampled_from(["plain", "plain", "readonly", "strided"]))
+    if layout == "readonly":
+        a.flags.writeable = False
+    elif layout == "strided":
+        a = np.repeat(a, 2, axis=-1)[..., ::2]  # same values, a non-contiguous view
+    return a
+
+
+def assert_same(got, want):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    np.testing.assert_allclose(got[finite], want[finite], rtol=RTOL[want.dtype],
+                               atol=np.finfo(want.dtype).tiny)
+    zero = want == 0
+    np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]))
+
+
+def _domain(name, a):
+    kind = UNARY_DOMAIN.get(name)
+    if kind == "positive":
+        return np.abs(a)
+    if kind == "above_minus_one":
+        return np.abs(a) - 0.5
+    return a
+
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.mark.parametrize("name", kernels.UNARY)
+@SETTINGS
+@given(x=arrays())
+def test_c_unary_kernel_matches_numpy(name, x):
+    x = _domain(name, x)
+    before = x.copy()
+    with c_threshold(0), np.errstate(all="ignore"):
+        got = getattr(c_backend, name)(x)
+        want = getattr(numpy_backend, name)(x)
+    assert_same(np.asarray(got), np.asarray(want))
+    np.testing.assert_array_equal(x, before)  # inputs are never written
+
+
+C_BINARY = [k for k in kernels.BINARY + kernels.GRAD if k != "pow"]  # pow stays numpy's
+
+
+@pytest.mark.parametrize("name", C_BINARY)
+@SETTINGS
+@given(data=st.data())
+def test_c_binary_kernel_matches_numpy(name, data):
+    x = data.draw(arrays())
+    form = data.draw(st.sampled_from(["same", "scalar", "rscalar", "row", "rrow"]))
+    if form == "same":
+        y = data.draw(arrays(dtype=x.dtype, shape=x.shape))
+    elif form in ("scalar", "rscalar"):
+        y = data.draw(_values(x.dtype))
+        if form == "rscalar":
+            x, y = y, x
+    else:
+        cols = x.shape[-1]
+        y = data.draw(arrays(dtype=x.dtype, shape=(cols,)))
+        x = x.reshape(-1, cols) if x.size else x.reshape(0, cols)
+        if form == "rrow":
+            x, y = y, x
+    with c_threshold(0), np.errstate(all="ignore"):
+        got = getattr(c_backend, name)(x, y)
+        want = getattr(numpy_backend, name)(x, y)
+    assert_same(np.asarray(got), np.asarray(want))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_c_acc_matches_numpy_and_handles_aliasing(data):
+    src = data.draw(arrays())
+    dst = np.array(data.draw(arrays(dtype=src.dtype, shape=src.shape)))
+    want = dst + src
+    with c_threshold(0), np.errstate(all="ignore"):
+        got = c_backend.acc(dst, src)
+        assert_same(got, want)
+        # dst aliasing its source: x += x, which the C loop must not see.
+        alias = np.array(src)
+        want2 = alias + alias
+        assert_same(c_backend.acc(alias, alias), want2)
+
+
+@SETTINGS
+@given(x=arrays(), lead=st.integers(1, 2))
+def test_c_sum_matches_numpy(x, lead):
+    x = x.reshape((1,) * (lead - 1) + x.shape)
+    for axis in [tuple(range(x.ndim)), tuple(range(lead))]:
+        for keepdims in (False, True):
+            with c_threshold(0), np.errstate(all="ignore"):
+                got = np.asarray(c_backend.sum(x, axis, keepdims))
+                want = np.asarray(numpy_backend.sum(x, axis, keepdims))
+            if x.size and np.all(np.isfinite(x)):
+                # Blocked pairwise vs numpy's pairwise: equal up to rounding of
+                # the partial sums, relative to the sum of magnitudes.
+                scale = np.asarray(numpy_backend.sum(np.abs(x), axis, keepdims))
+                np.testing.assert_allclose(got, want, rtol=0,
+                                           atol=RTOL[x.dtype] * 10 * (scale.max() + 1e-300))
+                assert got.shape == want.shape and got.dtype == want.dtype
+            else:
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+def test_c_kernels_exist_for_every_binary_form():
+    names = [f"pyad_{k}{form}_{dt}" for k in C_BINARY
+             for form in ("", "_scalar", "_rscalar", "_row", "_rrow") for dt in ("f32", "f64")]
+    names += [f"pyad_{k}_{dt}" for k in kernels.UNARY for dt in ("f32", "f64")]
+    missing = [n for n in names if not hasattr(c_backend.lib, n)]
+    assert not missing
+
+
+def test_c_threads_computing_at_once_are_both_correct():
+    # Two Python threads each run large C kernels; cffi releases the GIL, so
+    # both make progress at the same time and neither sees the other's data.
+    rng = np.random.default_rng(7)
+    inputs = [rng.standard_normal(2_000_000) for _ in range(2)]
+    want = [np.tanh(x) * np.exp(-x * x) for x in inputs]
+    results = [None, None]
+
+    def work(i):
+        x = inputs[i]
+        for _ in range(5):
+            results[i] = c_backend.mul(c_backend.tanh(x), c_backend.exp(c_backend.neg(
+                c_backend.mul(x, x))))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, ref in zip(results, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-300)
+
+
+def test_c_pool_buffers_are_reused_and_never_shared():
+    # A result's buffer returns to the pool only when every view of it is gone.
+    x = np.random.default_rng(3).standard_normal(300_000)
+    a = c_backend.exp(x)
+    view = a[10:20]
+    expected = np.exp(x)[10:20]
+    del a
+    b = c_backend.neg(x)  # may reuse a's buffer only if nothing still sees it
+    np.testing.assert_allclose(view, expected, rtol=1e-12)
+    np.testing.assert_allclose(b, -x)
+    del view
+    c = c_backend.sin(x)
+    np.testing.assert_allclose(c, np.sin(x), rtol=1e-12, atol=1e-300)
+    assert np.all(b == -x)
+
+
+def test_backend_switch_gives_same_gradients_on_large_arrays():
+    # Above the threshold the C kernels run for real: same gradients as numpy's.
+    rng = np.random.default_rng(5)
+    xv = rng.standard_normal(50_000)
+
+    def grads(name):
+        with ad.use_backend(name):
+            x = ad.tensor(xv, requires_grad=True)
+            a = ad.tensor(0.7, requires_grad=True)
+            y = ((a * x + 0.1).tanh() * (-(x * x)).exp()).sum()
+            y.backward()
+            return x.grad.numpy(), a.grad.item()
+
+    (gx_c, ga_c), (gx_n, ga_n) = grads("c"), grads("numpy")
+    # Relative to the gradient's scale: where its terms cancel, a one-ulp
+    # difference in tanh or exp is a larger relative difference in the sum.
+    np.testing.assert_allclose(gx_c, gx_n, rtol=1e-12, atol=1e-12 * np.abs(gx_n).max())
+    assert ga_c == pytest.approx(ga_n, rel=1e-12)
