@@ -17,6 +17,29 @@
         PYAD_PARALLEL(n, LOOP(name)(len, out + start, x + start));         \
     }
 
+/* Elements are fixed up block by block, while the block is still in L1. */
+#define PYAD_FIXUP_BLOCK 512
+
+#define UNARY_LIMITED(name, fast, limit, exact)                                 \
+    PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,               \
+                                       const T *restrict xs) {                  \
+        for (size_t b = 0; b < n; b += PYAD_FIXUP_BLOCK) {                      \
+            const size_t e = n - b < PYAD_FIXUP_BLOCK ? n : b + PYAD_FIXUP_BLOCK; \
+            for (size_t i = b; i < e; i++) {                                    \
+                const T x = xs[i];                                              \
+                out[i] = (fast);                                                \
+            }                                                                   \
+            for (size_t i = b; i < e; i++) {                                    \
+                const T x = xs[i];                                              \
+                if (!(M(fabs)(x) <= (limit)))                                   \
+                    out[i] = (exact);                                           \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+    void K(name)(size_t n, T *restrict out, const T *restrict x) {              \
+        PYAD_PARALLEL(n, LOOP(name)(len, out + start, x + start));              \
+    }
+
 #define BINARY(name, expr)                                                      \
     PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,          \
                                             const T *restrict xs,               \
@@ -67,24 +90,52 @@
                 LOOP(name)(cols, out + r * cols, x, y + r * cols));        \
     }
 
+/* The unary kernels may contract a * b + c into one FMA: only the polynomials
+ * of vmath.h have such terms, and their error bounds hold either way. The
+ * binary kernels may not, so they round exactly as numpy's separate operations. */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+
 #define T float
 #define S f32
 #define M(fn) fn##f
 #define VM(fn) pyad_vm_##fn##_f32
+#define VMAX(fn) PYAD_VM_##fn##_MAX_F32
 PYAD_UNARY_OPS(UNARY)
-PYAD_BINARY_OPS(BINARY)
+PYAD_UNARY_LIMITED_OPS(UNARY_LIMITED)
 #undef T
 #undef S
 #undef M
 #undef VM
+#undef VMAX
 
 #define T double
 #define S f64
 #define M(fn) fn
 #define VM(fn) pyad_vm_##fn##_f64
+#define VMAX(fn) PYAD_VM_##fn##_MAX_F64
 PYAD_UNARY_OPS(UNARY)
-PYAD_BINARY_OPS(BINARY)
+PYAD_UNARY_LIMITED_OPS(UNARY_LIMITED)
 #undef T
 #undef S
 #undef M
 #undef VM
+#undef VMAX
+
+#pragma GCC pop_options
+
+#define T float
+#define S f32
+#define M(fn) fn##f
+PYAD_BINARY_OPS(BINARY)
+#undef T
+#undef S
+#undef M
+
+#define T double
+#define S f64
+#define M(fn) fn
+PYAD_BINARY_OPS(BINARY)
+#undef T
+#undef S
+#undef M

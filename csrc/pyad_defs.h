@@ -19,10 +19,11 @@
 #include <omp.h>
 #endif
 
-/* Serial inner loops are compiled for AVX-512, AVX2 and baseline x86-64, and
- * the best one for the running CPU is picked at load time. */
+/* Serial inner loops are compiled for x86-64-v4 (AVX-512), v3 (AVX2 + FMA) and
+ * baseline x86-64, and the best one for the running CPU is picked at load time. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PYAD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define PYAD_CLONES                                                             \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define PYAD_CLONES
 #endif
@@ -87,13 +88,18 @@
     X(expm1, VM(expm1)(x))                                                      \
     X(sqrt, M(sqrt)(x))                                                         \
     X(square, x * x)                                                            \
-    X(sin, VM(sin)(x))                                                          \
-    X(cos, VM(cos)(x))                                                          \
     X(tanh, VM(tanh)(x))                                                        \
     X(sigmoid, VM(sigmoid)(x))                                                  \
     X(relu, PYAD_MAX(x, (T)0))                                                  \
     /* log(1 + e^x) as numpy's logaddexp(0, x): max(x, 0) + log1p(e^-|x|) */    \
     X(softplus, PYAD_MAX(x, (T)0) + VM(log1p)(VM(exp)(-M(fabs)(x))))
+
+/* Unary kernels whose fast form holds on a limited range: X(name, fast, limit,
+ * exact); elements with |x| beyond the limit (and NaN, inf) are redone with
+ * libm's exact function. */
+#define PYAD_UNARY_LIMITED_OPS(X)                                               \
+    X(sin, VM(sin)(x), VMAX(SINCOS), M(sin)(x))                                 \
+    X(cos, VM(cos)(x), VMAX(SINCOS), M(cos)(x))
 
 /* Binary kernels: out[i] = expr(x[i], y[i]), and with one side a scalar. The
  * *_grad entries are the fused backward formulas of tanh, sigmoid and relu,
