@@ -12,8 +12,13 @@
         for (size_t i = 0; i < n; i++)                                          \
             dst[i] += src[i];                                                   \
     }                                                                           \
+    static void TASK(acc)(const pyad_ctx *c, size_t part, size_t start, size_t len) { \
+        (void)part;                                                             \
+        LOOP(acc)(len, (T *)c->out + start, (const T *)c->x + start);           \
+    }                                                                           \
     void K(acc)(size_t n, T *restrict dst, const T *restrict src) {             \
-        PYAD_PARALLEL(n, LOOP(acc)(len, dst + start, src + start));             \
+        const pyad_ctx c = {.out = dst, .x = src};                              \
+        pyad_run(n, 16, n >= PYAD_PAR_MIN, TASK(acc), &c);                      \
     }                                                                           \
                                                                                 \
     /* Rows are added one after another, as numpy's sum(axis=0) does, and     \
@@ -24,10 +29,16 @@
             for (size_t j = 0; j < cols; j++)                                   \
                 dst[j] += src[r * stride + j];                                  \
     }                                                                           \
+    static void TASK(acc_rows)(const pyad_ctx *c, size_t part, size_t start,   \
+                               size_t len) {                                    \
+        (void)part;                                                             \
+        const size_t cols = c->cols, rows = (size_t)c->s;                       \
+        LOOP(acc_rows)(rows, len, cols, (T *)c->out + start, (const T *)c->x + start); \
+    }                                                                           \
     void K(acc_rows)(size_t rows, size_t cols, T *restrict dst,                 \
                      const T *restrict src) {                                   \
-        PYAD_SPLIT(cols, 16, n_ >= 64 && n_ * rows >= PYAD_PAR_MIN,             \
-                   LOOP(acc_rows)(rows, len, cols, dst + start, src + start));  \
+        const pyad_ctx c = {.out = dst, .x = src, .s = (double)rows, .cols = cols}; \
+        pyad_run(cols, 16, cols >= 64 && rows * cols >= PYAD_PAR_MIN, TASK(acc_rows), &c); \
     }                                                                           \
                                                                                 \
     PYAD_CLONES static double LOOP(block_sum)(size_t n, const T *restrict x) {  \
@@ -44,13 +55,16 @@
             half = PYAD_SUM_BLOCK;                                              \
         return LOOP(pairwise)(half, x) + LOOP(pairwise)(n - half, x + half);    \
     }                                                                           \
+    static void TASK(sum)(const pyad_ctx *c, size_t part, size_t start, size_t len) { \
+        c->partials[part] = LOOP(pairwise)(len, (const T *)c->x + start);        \
+    }                                                                           \
     double K(sum)(size_t n, const T *restrict x) {                              \
+        double partials[PYAD_MAX_PARTS] = {0};                                  \
+        const pyad_ctx c = {.x = x, .partials = partials};                      \
+        pyad_run(n, PYAD_SUM_BLOCK, n >= PYAD_PAR_MIN, TASK(sum), &c);          \
         double total = 0;                                                       \
-        PYAD_PARALLEL(n, {                                                      \
-            double part = LOOP(pairwise)(len, x + start);                       \
-            _Pragma("omp atomic")                                               \
-            total += part;                                                      \
-        });                                                                     \
+        for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                             \
+            total += partials[p];                                               \
         return total;                                                           \
     }                                                                           \
                                                                                 \
@@ -59,9 +73,15 @@
         for (size_t i = 0; i < n; i++)                                          \
             a[i] = b[i] + s * c[i];                                             \
     }                                                                           \
-    void K(triad)(size_t n, T *restrict a, const T *restrict b,                 \
-                  const T *restrict c, T s) {                                   \
-        PYAD_PARALLEL(n, LOOP(triad)(len, a + start, b + start, c + start, s)); \
+    static void TASK(triad)(const pyad_ctx *c, size_t part, size_t start, size_t len) { \
+        (void)part;                                                             \
+        LOOP(triad)(len, (T *)c->out + start, (const T *)c->x + start,          \
+                    (const T *)c->y + start, (T)c->s);                          \
+    }                                                                           \
+    void K(triad)(size_t n, T *restrict a, const T *restrict b, const T *restrict c, \
+                  T s) {                                                        \
+        const pyad_ctx ctx = {.out = a, .x = b, .y = c, .s = s};                \
+        pyad_run(n, 16, n >= PYAD_PAR_MIN, TASK(triad), &ctx);                  \
     }
 
 #define T float
@@ -75,11 +95,3 @@ ACCUMULATE
 ACCUMULATE
 #undef T
 #undef S
-
-int pyad_num_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}

@@ -5,17 +5,33 @@
 /* One dtype's worth of kernels. Each public kernel splits its range across
  * threads; the serial loop it calls is cloned per instruction set. */
 
+/* Parallel entry points: each kernel runs its serial loop over parts of the
+ * range, given to threads by pyad_run (threads.c). */
+#define ELEMENTWISE(kname, loop, PARAMS, CTX, CALL)                             \
+    static void TASK(kname)(const pyad_ctx *c, size_t part, size_t start,      \
+                            size_t len) {                                       \
+        (void)part;                                                             \
+        loop CALL;                                                              \
+    }                                                                           \
+    void K(kname) PARAMS {                                                      \
+        const pyad_ctx c = CTX;                                                 \
+        pyad_run(n, 16, n >= PYAD_PAR_MIN, TASK(kname), &c);                    \
+    }
+
+#define OUT ((T *)c->out + start)
+#define XS ((const T *)c->x + start)
+#define YS ((const T *)c->y + start)
+
 #define UNARY(name, expr)                                                       \
-    PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,          \
-                                            const T *restrict xs) {             \
+    PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,               \
+                                       const T *restrict xs) {                  \
         for (size_t i = 0; i < n; i++) {                                        \
             const T x = xs[i];                                                  \
             out[i] = (expr);                                                    \
         }                                                                       \
     }                                                                           \
-    void K(name)(size_t n, T *restrict out, const T *restrict x) {   \
-        PYAD_PARALLEL(n, LOOP(name)(len, out + start, x + start));         \
-    }
+    ELEMENTWISE(name, LOOP(name), (size_t n, T *restrict out, const T *restrict x), \
+                ((pyad_ctx){.out = out, .x = x}), (len, OUT, XS))
 
 /* Elements are fixed up block by block, while the block is still in L1. */
 #define PYAD_FIXUP_BLOCK 512
@@ -36,59 +52,59 @@
             }                                                                   \
         }                                                                       \
     }                                                                           \
-    void K(name)(size_t n, T *restrict out, const T *restrict x) {              \
-        PYAD_PARALLEL(n, LOOP(name)(len, out + start, x + start));              \
+    ELEMENTWISE(name, LOOP(name), (size_t n, T *restrict out, const T *restrict x), \
+                ((pyad_ctx){.out = out, .x = x}), (len, OUT, XS))
+
+/* Row broadcasting: x is (rows, cols) and y is (cols,) (or the reverse for
+ * rrow); threads take whole rows and run the same-shape loop on each. */
+#define ROWS(kname, loop, XROW, YROW)                                               \
+    static void TASK(kname)(const pyad_ctx *c, size_t part, size_t start,      \
+                            size_t len) {                                       \
+        (void)part;                                                             \
+        const size_t cols = c->cols;                                            \
+        for (size_t r = start; r < start + len; r++)                            \
+            loop(cols, (T *)c->out + r * cols, XROW, YROW);                     \
+    }                                                                           \
+    void K(kname)(size_t rows, size_t cols, T *restrict out, const T *restrict x, \
+                  const T *restrict y) {                                        \
+        const pyad_ctx c = {.out = out, .x = x, .y = y, .cols = cols};          \
+        pyad_run(rows, 1, rows > 1 && rows * cols >= PYAD_PAR_MIN, TASK(kname), &c); \
     }
 
 #define BINARY(name, expr)                                                      \
-    PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,          \
-                                            const T *restrict xs,               \
-                                            const T *restrict ys) {             \
+    PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,               \
+                                       const T *restrict xs,                    \
+                                       const T *restrict ys) {                  \
         for (size_t i = 0; i < n; i++) {                                        \
             const T x = xs[i], y = ys[i];                                       \
             out[i] = (expr);                                                    \
         }                                                                       \
     }                                                                           \
-    PYAD_CLONES static void LOOP(name##_scalar)(size_t n, T *restrict out,   \
-                                                   const T *restrict xs, T y) { \
+    PYAD_CLONES static void LOOP(name##_scalar)(size_t n, T *restrict out,      \
+                                                const T *restrict xs, T y) {    \
         for (size_t i = 0; i < n; i++) {                                        \
             const T x = xs[i];                                                  \
             out[i] = (expr);                                                    \
         }                                                                       \
     }                                                                           \
-    PYAD_CLONES static void LOOP(name##_rscalar)(size_t n, T *restrict out,  \
-                                                    T x, const T *restrict ys) { \
+    PYAD_CLONES static void LOOP(name##_rscalar)(size_t n, T *restrict out,     \
+                                                 T x, const T *restrict ys) {   \
         for (size_t i = 0; i < n; i++) {                                        \
             const T y = ys[i];                                                  \
             out[i] = (expr);                                                    \
         }                                                                       \
     }                                                                           \
-    void K(name)(size_t n, T *restrict out, const T *restrict x,      \
-                           const T *restrict y) {                               \
-        PYAD_PARALLEL(n, LOOP(name)(len, out + start, x + start, y + start)); \
-    }                                                                           \
-    void K(name##_scalar)(size_t n, T *restrict out, const T *restrict x, \
-                                  T s) {                                        \
-        PYAD_PARALLEL(n, LOOP(name##_scalar)(len, out + start, x + start, s)); \
-    }                                                                           \
-    void K(name##_rscalar)(size_t n, T *restrict out, T s,              \
-                                   const T *restrict y) {                       \
-        PYAD_PARALLEL(n, LOOP(name##_rscalar)(len, out + start, s, y + start)); \
-    }                                                                           \
-    /* Row broadcasting runs the same-shape loop once per row, over whole rows \
-     * per thread. */                                                           \
-    void K(name##_row)(size_t rows, size_t cols, T *restrict out,       \
-                               const T *restrict x, const T *restrict y) {      \
-        PYAD_PARALLEL_ROWS(rows, cols,                                          \
-            for (size_t r = start; r < start + len; r++)                        \
-                LOOP(name)(cols, out + r * cols, x + r * cols, y));        \
-    }                                                                           \
-    void K(name##_rrow)(size_t rows, size_t cols, T *restrict out,      \
-                                const T *restrict x, const T *restrict y) {     \
-        PYAD_PARALLEL_ROWS(rows, cols,                                          \
-            for (size_t r = start; r < start + len; r++)                        \
-                LOOP(name)(cols, out + r * cols, x, y + r * cols));        \
-    }
+    ELEMENTWISE(name, LOOP(name),                                               \
+                (size_t n, T *restrict out, const T *restrict x, const T *restrict y), \
+                ((pyad_ctx){.out = out, .x = x, .y = y}), (len, OUT, XS, YS))  \
+    ELEMENTWISE(name##_scalar, LOOP(name##_scalar),                             \
+                (size_t n, T *restrict out, const T *restrict x, T s),          \
+                ((pyad_ctx){.out = out, .x = x, .s = s}), (len, OUT, XS, (T)c->s)) \
+    ELEMENTWISE(name##_rscalar, LOOP(name##_rscalar),                           \
+                (size_t n, T *restrict out, T s, const T *restrict y),          \
+                ((pyad_ctx){.out = out, .y = y, .s = s}), (len, OUT, (T)c->s, YS)) \
+    ROWS(name##_row, LOOP(name), (const T *)c->x + r * cols, (const T *)c->y)   \
+    ROWS(name##_rrow, LOOP(name), (const T *)c->x, (const T *)c->y + r * cols)
 
 /* The unary kernels may contract a * b + c into one FMA: only the polynomials
  * of vmath.h have such terms, and their error bounds hold either way. The

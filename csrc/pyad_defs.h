@@ -15,9 +15,6 @@
 #include "pyad.h"
 #include "vmath.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Serial inner loops are compiled for x86-64-v4 (AVX-512), v3 (AVX2 + FMA) and
  * baseline x86-64, and the best one for the running CPU is picked at load time. */
@@ -28,50 +25,35 @@
 #define PYAD_CLONES
 #endif
 
-/* Below this many elements a loop runs on one thread: waking a second one
- * costs more than it saves. */
+/* Below this many elements a kernel runs on the calling thread alone: handing
+ * work to another thread costs more than it saves. */
 #define PYAD_PAR_MIN 32768
 
-#ifdef _OPENMP
-#define PYAD_OMP_PARALLEL_IF _Pragma("omp parallel if(par_)")
-#define PYAD_THREADS() ((size_t)omp_get_num_threads())
-#define PYAD_THREAD() ((size_t)omp_get_thread_num())
-#else
-#define PYAD_OMP_PARALLEL_IF
-#define PYAD_THREADS() ((size_t)1)
-#define PYAD_THREAD() ((size_t)0)
-#endif
+/* A kernel's arguments, for the parts of it run on other threads (threads.c). */
+typedef struct {
+    void *out;
+    const void *x;
+    const void *y;
+    double s;
+    size_t cols;
+    double *partials; /* one per part, for reductions */
+} pyad_ctx;
 
-/* Run BODY with [start, start + len) bound to one contiguous chunk of [0, n)
- * per thread (chunk starts are multiples of ALIGN), in parallel only if PAR. */
-#define PYAD_SPLIT(n, align, par, BODY)                                         \
-    do {                                                                        \
-        const size_t n_ = (n);                                                  \
-        const int par_ = (par);                                                 \
-        (void)par_;                                                             \
-        PYAD_OMP_PARALLEL_IF                                                    \
-        {                                                                       \
-            const size_t nt_ = PYAD_THREADS();                                  \
-            size_t chunk_ = (n_ + nt_ - 1) / nt_;                               \
-            chunk_ = (chunk_ + (align) - 1) / (align) * (align);                \
-            const size_t start = PYAD_THREAD() * chunk_;                        \
-            const size_t len = start >= n_ ? 0 : (n_ - start < chunk_ ? n_ - start : chunk_); \
-            if (len) {                                                          \
-                BODY;                                                           \
-            }                                                                   \
-        }                                                                       \
-    } while (0)
+/* Does elements [start, start + len) of a kernel; `part` numbers the range. */
+typedef void (*pyad_task)(const pyad_ctx *ctx, size_t part, size_t start, size_t len);
 
-/* Elementwise ranges split on 64-byte boundaries; row ranges by whole rows. */
-#define PYAD_PARALLEL(n, BODY) PYAD_SPLIT(n, 16, n_ >= PYAD_PAR_MIN, BODY)
-#define PYAD_PARALLEL_ROWS(rows, cols, BODY)                                    \
-    PYAD_SPLIT(rows, 1, n_ > 1 && n_ * (cols) >= PYAD_PAR_MIN, BODY)
+/* Runs fn over [0, n) split into parts whose starts are multiples of `align`,
+ * on several threads if `parallel`, else on the caller's. Parts never exceed
+ * PYAD_MAX_PARTS. */
+#define PYAD_MAX_PARTS 64
+void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx *ctx);
 
 /* Kernel names: K(exp) is pyad_exp_f32 or pyad_exp_f64 by the current S. */
 #define PYAD_CAT_(a, b) a##b
 #define PYAD_CAT(a, b) PYAD_CAT_(a, b)
 #define K(name) PYAD_CAT(pyad_##name##_, S)
 #define LOOP(name) PYAD_CAT(name##_loop_, S)
+#define TASK(name) PYAD_CAT(name##_task_, S)
 
 /* x > y or x is NaN: numpy's maximum, which returns y on ties (so -0.0 vs 0.0
  * picks y) and propagates NaN from either side. */

@@ -1,0 +1,146 @@
+/* A barrier-free thread pool for the kernels.
+ *
+ * Why not OpenMP: a parallel region ends in a barrier, so a kernel waits for
+ * every thread of the team to be scheduled, and on a 2-core machine with any
+ * other busy process that is a scheduler tick (4 ms) on a 0.2 ms kernel. Here
+ * the calling thread claims parts of the range itself, helpers claim what is
+ * left when they wake, and the caller waits only for parts a helper has
+ * claimed and is running. A helper that never wakes costs nothing.
+ *
+ * Claims are tagged with a job generation (one 64-bit atomic: generation in
+ * the high half, next part in the low half), so a helper holding a stale job
+ * can never take a part of the next one. One job runs at a time; a caller that
+ * finds the pool busy (another Python thread, with the GIL released) simply
+ * runs its range alone.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "pyad_defs.h"
+
+#define PYAD_MAX_HELPERS 15
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_once_t once;
+    atomic_flag busy;             /* a caller owns the job below */
+    atomic_uint_fast64_t claim;   /* generation << 32 | next part */
+    atomic_size_t finished;       /* parts completed by helpers */
+    uint32_t gen;                 /* the current job's generation (under lock) */
+    pyad_task fn;
+    const pyad_ctx *ctx;
+    size_t n, chunk, parts;
+    int helpers;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_ONCE_INIT,
+          ATOMIC_FLAG_INIT, 0, 0, 0, NULL, NULL, 0, 0, 0, 0};
+
+/* Claim the next part of job `gen`; returns the part or SIZE_MAX when none is left. */
+static size_t claim(uint32_t gen, size_t parts) {
+    uint_fast64_t cur = atomic_load(&pool.claim);
+    for (;;) {
+        if ((uint32_t)(cur >> 32) != gen || (cur & 0xffffffffu) >= parts)
+            return SIZE_MAX;
+        if (atomic_compare_exchange_weak(&pool.claim, &cur, cur + 1))
+            return (size_t)(cur & 0xffffffffu);
+    }
+}
+
+static void run_part(pyad_task fn, const pyad_ctx *ctx, size_t n, size_t chunk, size_t p) {
+    size_t start = p * chunk;
+    size_t len = n - start < chunk ? n - start : chunk;
+    fn(ctx, p, start, len);
+}
+
+static void *helper(void *arg) {
+    (void)arg;
+    uint32_t seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&pool.lock);
+        while (pool.gen == seen)
+            pthread_cond_wait(&pool.wake, &pool.lock);
+        seen = pool.gen;
+        pyad_task fn = pool.fn;
+        const pyad_ctx *ctx = pool.ctx;
+        size_t n = pool.n, chunk = pool.chunk, parts = pool.parts;
+        pthread_mutex_unlock(&pool.lock);
+        size_t p;
+        while ((p = claim(seen, parts)) != SIZE_MAX) {
+            run_part(fn, ctx, n, chunk, p);
+            atomic_fetch_add(&pool.finished, 1);
+        }
+    }
+    return NULL;
+}
+
+static void reset_after_fork(void) {
+    /* The child has no helpers, and the lock may have been held by one. */
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    atomic_flag_clear(&pool.busy);
+    pool.helpers = 0;
+}
+
+static void start_helpers(void) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = cpus > 1 ? (int)(cpus - 1) : 0;
+    if (want > PYAD_MAX_HELPERS)
+        want = PYAD_MAX_HELPERS;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (int i = 0; i < want; i++) {
+        pthread_t t;
+        if (pthread_create(&t, &attr, helper, NULL) != 0)
+            break;
+        pool.helpers++;
+    }
+    pthread_attr_destroy(&attr);
+    pthread_atfork(NULL, NULL, reset_after_fork);
+}
+
+void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx *ctx) {
+    if (n == 0)
+        return;
+    pthread_once(&pool.once, start_helpers);
+    if (!parallel || pool.helpers == 0 || atomic_flag_test_and_set(&pool.busy)) {
+        fn(ctx, 0, 0, n);
+        return;
+    }
+    /* A few parts per thread, so a thread that is descheduled mid-job leaves
+     * little for the others to wait on. */
+    size_t parts = (size_t)(pool.helpers + 1) * 4;
+    size_t chunk = (n + parts - 1) / parts;
+    chunk = (chunk + align - 1) / align * align;
+    parts = (n + chunk - 1) / chunk;
+
+    pthread_mutex_lock(&pool.lock);
+    uint32_t gen = ++pool.gen;
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n = n;
+    pool.chunk = chunk;
+    pool.parts = parts;
+    atomic_store(&pool.finished, 0);
+    atomic_store(&pool.claim, (uint_fast64_t)gen << 32);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+
+    size_t p, mine = 0;
+    while ((p = claim(gen, parts)) != SIZE_MAX) {
+        run_part(fn, ctx, n, chunk, p);
+        mine++;
+    }
+    /* Only parts a helper claimed are still running; wait for those alone. */
+    while (atomic_load(&pool.finished) != parts - mine)
+        sched_yield();
+    atomic_flag_clear(&pool.busy);
+}
+
+int pyad_num_threads(void) {
+    pthread_once(&pool.once, start_helpers);
+    return pool.helpers + 1;
+}
