@@ -7,7 +7,7 @@
 
 /* Parallel entry points: each kernel runs its serial loop over parts of the
  * range, given to threads by pyad_run (threads.c). */
-#define ELEMENTWISE(kname, loop, PARAMS, CTX, CALL)                             \
+#define ELEMENTWISE(kname, loop, PARAMS, CTX, CALL, par_min)                    \
     static void TASK(kname)(const pyad_ctx *c, size_t part, size_t start,      \
                             size_t len) {                                       \
         (void)part;                                                             \
@@ -15,14 +15,14 @@
     }                                                                           \
     void K(kname) PARAMS {                                                      \
         const pyad_ctx c = CTX;                                                 \
-        pyad_run(n, 16, n >= PYAD_PAR_MIN, TASK(kname), &c);                    \
+        pyad_run(n, 16, n >= (par_min), TASK(kname), &c);                       \
     }
 
 #define OUT ((T *)c->out + start)
 #define XS ((const T *)c->x + start)
 #define YS ((const T *)c->y + start)
 
-#define UNARY(name, expr)                                                       \
+#define UNARY(name, expr, par_min)                                              \
     PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,               \
                                        const T *restrict xs) {                  \
         for (size_t i = 0; i < n; i++) {                                        \
@@ -31,7 +31,7 @@
         }                                                                       \
     }                                                                           \
     ELEMENTWISE(name, LOOP(name), (size_t n, T *restrict out, const T *restrict x), \
-                ((pyad_ctx){.out = out, .x = x}), (len, OUT, XS))
+                ((pyad_ctx){.out = out, .x = x}), (len, OUT, XS), par_min)
 
 /* Elements are fixed up block by block, while the block is still in L1. */
 #define PYAD_FIXUP_BLOCK 512
@@ -53,7 +53,7 @@
         }                                                                       \
     }                                                                           \
     ELEMENTWISE(name, LOOP(name), (size_t n, T *restrict out, const T *restrict x), \
-                ((pyad_ctx){.out = out, .x = x}), (len, OUT, XS))
+                ((pyad_ctx){.out = out, .x = x}), (len, OUT, XS), PYAD_PAR_MIN_HEAVY)
 
 /* Row broadcasting: x is (rows, cols) and y is (cols,) (or the reverse for
  * rrow); threads take whole rows and run the same-shape loop on each. */
@@ -96,13 +96,16 @@
     }                                                                           \
     ELEMENTWISE(name, LOOP(name),                                               \
                 (size_t n, T *restrict out, const T *restrict x, const T *restrict y), \
-                ((pyad_ctx){.out = out, .x = x, .y = y}), (len, OUT, XS, YS))  \
+                ((pyad_ctx){.out = out, .x = x, .y = y}), (len, OUT, XS, YS),  \
+                PYAD_PAR_MIN)                                                   \
     ELEMENTWISE(name##_scalar, LOOP(name##_scalar),                             \
                 (size_t n, T *restrict out, const T *restrict x, T s),          \
-                ((pyad_ctx){.out = out, .x = x, .s = s}), (len, OUT, XS, (T)c->s)) \
+                ((pyad_ctx){.out = out, .x = x, .s = s}), (len, OUT, XS, (T)c->s), \
+                PYAD_PAR_MIN)                                                   \
     ELEMENTWISE(name##_rscalar, LOOP(name##_rscalar),                           \
                 (size_t n, T *restrict out, T s, const T *restrict y),          \
-                ((pyad_ctx){.out = out, .y = y, .s = s}), (len, OUT, (T)c->s, YS)) \
+                ((pyad_ctx){.out = out, .y = y, .s = s}), (len, OUT, (T)c->s, YS), \
+                PYAD_PAR_MIN)                                                   \
     ROWS(name##_row, LOOP(name), (const T *)c->x + r * cols, (const T *)c->y)   \
     ROWS(name##_rrow, LOOP(name), (const T *)c->x, (const T *)c->y + r * cols)
 

@@ -25,9 +25,11 @@
 #define PYAD_CLONES
 #endif
 
-/* Below this many elements a kernel runs on the calling thread alone: handing
- * work to another thread costs more than it saves. */
-#define PYAD_PAR_MIN 32768
+/* Below these many elements a kernel runs on the calling thread alone: waking
+ * another thread (tens of microseconds) costs more than it saves. Loops that
+ * only move memory need more elements to pay for it than transcendentals. */
+#define PYAD_PAR_MIN 262144
+#define PYAD_PAR_MIN_HEAVY 16384
 
 /* A kernel's arguments, for the parts of it run on other threads (threads.c). */
 typedef struct {
@@ -60,21 +62,21 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
 #define PYAD_MAX(x, y) (((x) > (y) || (x) != (x)) ? (x) : (y))
 #define PYAD_MIN(x, y) (((x) < (y) || (x) != (x)) ? (x) : (y))
 
-/* Unary kernels: out[i] = expr(x[i]). */
+/* Unary kernels: X(name, expr(x), parallel from this many elements). */
 #define PYAD_UNARY_OPS(X)                                                       \
-    X(neg, -x)                                                                  \
-    X(abs, M(fabs)(x))                                                          \
-    X(exp, VM(exp)(x))                                                          \
-    X(log, VM(log)(x))                                                          \
-    X(log1p, VM(log1p)(x))                                                      \
-    X(expm1, VM(expm1)(x))                                                      \
-    X(sqrt, M(sqrt)(x))                                                         \
-    X(square, x * x)                                                            \
-    X(tanh, VM(tanh)(x))                                                        \
-    X(sigmoid, VM(sigmoid)(x))                                                  \
-    X(relu, PYAD_MAX(x, (T)0))                                                  \
+    X(neg, -x, PYAD_PAR_MIN)                                                    \
+    X(abs, M(fabs)(x), PYAD_PAR_MIN)                                            \
+    X(exp, VM(exp)(x), PYAD_PAR_MIN_HEAVY)                                      \
+    X(log, VM(log)(x), PYAD_PAR_MIN_HEAVY)                                      \
+    X(log1p, VM(log1p)(x), PYAD_PAR_MIN_HEAVY)                                  \
+    X(expm1, VM(expm1)(x), PYAD_PAR_MIN_HEAVY)                                  \
+    X(sqrt, M(sqrt)(x), PYAD_PAR_MIN)                                           \
+    X(square, x * x, PYAD_PAR_MIN)                                              \
+    X(tanh, VM(tanh)(x), PYAD_PAR_MIN_HEAVY)                                    \
+    X(sigmoid, VM(sigmoid)(x), PYAD_PAR_MIN_HEAVY)                              \
+    X(relu, PYAD_MAX(x, (T)0), PYAD_PAR_MIN)                                    \
     /* log(1 + e^x) as numpy's logaddexp(0, x): max(x, 0) + log1p(e^-|x|) */    \
-    X(softplus, PYAD_MAX(x, (T)0) + VM(log1p)(VM(exp)(-M(fabs)(x))))
+    X(softplus, PYAD_MAX(x, (T)0) + VM(log1p)(VM(exp)(-M(fabs)(x))), PYAD_PAR_MIN_HEAVY)
 
 /* Unary kernels whose fast form holds on a limited range: X(name, fast, limit,
  * exact); elements with |x| beyond the limit (and NaN, inf) are redone with
