@@ -188,7 +188,7 @@ _acc, _acc_rows, _sum = _kernels("acc"), _kernels("acc_rows"), _kernels("sum")
 
 def acc(dst, src):
     """dst += src in place (dst belongs to the engine); returns dst."""
-    if (_ok(dst) and type(src) is _ndarray and src.shape == dst.shape
+    if (_ok(dst, CHEAP) and type(src) is _ndarray and src.shape == dst.shape
             and src.dtype == dst.dtype and src.flags.c_contiguous
             and not np.may_share_memory(dst, src)):
         _acc[dst.dtype](dst.size, _buf(dst), _buf(src))
@@ -198,7 +198,7 @@ def acc(dst, src):
 
 def sum(x, axis=None, keepdims=False):
     """Sum over ``axis`` (a normalized tuple): all axes, or leading axes, in C."""
-    if _ok(x) and axis is not None:
+    if _ok(x, CHEAP) and axis is not None:
         nd = x.ndim
         if axis == tuple(range(nd)):
             s = x.dtype.type(_sum[x.dtype](x.size, _buf(x)))
@@ -214,6 +214,22 @@ def sum(x, axis=None, keepdims=False):
 
 
 def triad(a, b, c, s):
-    """a = b + s * c over float64 arrays: the memory-bandwidth probe of the benchmarks."""
-    lib.pyad_triad_f64(a.size, _buf(a), _buf(b), _buf(c), s)
+    """a = b + s * c over float64 arrays: the memory-bandwidth probe of the benchmarks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyautodiff.backends import c_backend
+    >>> c_backend.triad(np.empty(3), np.ones(3), np.arange(3.0), 2.0)
+    array([1., 3., 5.])
+    """
+    for name, v in (("a", a), ("b", b), ("c", c)):
+        if type(v) is not _ndarray or v.dtype != _F64 or not v.flags.c_contiguous:
+            raise TypeError(f"triad: {name} must be a C-contiguous float64 array, "
+                            f"got {type(v).__name__} {getattr(v, 'dtype', '')}")
+    if not (a.shape == b.shape == c.shape):
+        raise ValueError(f"triad: shapes {a.shape}, {b.shape}, {c.shape} differ")
+    if not a.flags.writeable or np.may_share_memory(a, b) or np.may_share_memory(a, c):
+        raise ValueError("triad: a must be writable and share no memory with b or c")
+    lib.pyad_triad_f64(a.size, _buf(a), _buf(b), _buf(c), float(s))
     return a
