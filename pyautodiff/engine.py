@@ -108,7 +108,8 @@ def apply2(op, x, y):
     else:
         yd = y if type(y) is float else operand(y, op.name)
     B = backends.active
-    if (xd if type(xd) is _ndarray else yd).size < B.THRESHOLD:
+    if (xd.size if type(xd) is _ndarray else 0) < B.THRESHOLD and (
+            yd.size if type(yd) is _ndarray else 0) < B.THRESHOLD:
         B = _small
     try:
         out = op.forward(B, xd, yd)
