@@ -23,7 +23,8 @@
  *   pyad_sum_<dt>(n, x)                     the sum of x (pairwise within blocks)
  *   pyad_triad_<dt>(n, a, b, c, s)          a[i] = b[i] + s * c[i] (bandwidth probe)
  * The binary <op>s include tanh_grad (x * (1 - y*y)), sigmoid_grad
- * (x * (y * (1 - y))) and relu_grad (x * (y > 0)): fused backward formulas.
+ * (x * (y * (1 - y))), square_grad (x * (y + y)) and relu_grad (x * (y > 0)):
+ * fused backward formulas.
  */
 
 /* ---- float ---- */
@@ -81,6 +82,11 @@ void pyad_sigmoid_grad_scalar_f32(size_t n, float *out, const float *x, float s)
 void pyad_sigmoid_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_sigmoid_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_sigmoid_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_square_grad_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_square_grad_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_square_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_square_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_square_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_relu_grad_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_relu_grad_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_relu_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
@@ -146,6 +152,11 @@ void pyad_sigmoid_grad_scalar_f64(size_t n, double *out, const double *x, double
 void pyad_sigmoid_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_sigmoid_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_sigmoid_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_square_grad_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_square_grad_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_square_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_square_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_square_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_relu_grad_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_relu_grad_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_relu_grad_rscalar_f64(size_t n, double *out, double s, const double *y);

@@ -86,7 +86,7 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
     X(cos, VM(cos)(x), VMAX(SINCOS), M(cos)(x))
 
 /* Binary kernels: out[i] = expr(x[i], y[i]), and with one side a scalar. The
- * *_grad entries are the fused backward formulas of tanh, sigmoid and relu,
+ * *_grad entries are the fused backward formulas of tanh, sigmoid, square and relu,
  * written in numpy's order of operations so both backends round alike. pow is
  * not here: numpy's is vectorized (faster than libm's scalar pow) and differs
  * from C's pow on signed zeros, so the C backend leaves it to numpy. */
@@ -99,6 +99,7 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
     X(minimum, PYAD_MIN(x, y))                                                  \
     X(tanh_grad, x * ((T)1 - y * y))                                            \
     X(sigmoid_grad, x * (y * ((T)1 - y)))                                       \
+    X(square_grad, x * (y + y))                                                 \
     X(relu_grad, x * (T)(y > (T)0))
 
 #endif

@@ -226,7 +226,9 @@ for _name, (_op, _doms) in BINARY.items():
          ((4,),), _ydom)
 
 # The same tensor on both sides: two paths into one input.
-case("mul", "same-tensor-both-sides", lambda x: x * x, lambda x: x * x, ((5,),))
+case("mul", "same-tensor-both-sides", lambda x: ad.mul(x, x), lambda x: x * x, ((5,),))
+# ``x * x`` itself is recorded as square (one gradient pass instead of two).
+case("square", "x-times-x", lambda x: x * x, lambda x: x * x, ((5,),))
 case("div", "same-tensor-both-sides", lambda x: x / x, lambda x: x / x, ((5,),), "nonzero")
 case("sub", "same-tensor-both-sides", lambda x: x - x * 2.0, lambda x: x - x * 2.0, ((5,),))
 
@@ -550,6 +552,8 @@ case("tanh_grad", "direct", lambda g, out: _tanh_grad(g, out),
      lambda g, out: g * (1 - out * out), ((3, 4), (3, 4)), ("real", "open_unit"))
 case("sigmoid_grad", "direct", lambda g, out: _sigmoid_grad(g, out),
      lambda g, out: g * out * (1 - out), ((3, 4), (3, 4)), ("real", "open_unit"))
+case("square_grad", "direct", lambda g, x: REGISTRY["square_grad"](g, x),
+     lambda g, x: g * 2 * x, ((3, 4), (3, 4)))
 case("relu_grad", "direct", lambda g, x: _relu_grad(g, x), lambda g, x: g * (x > 0),
      ((3, 4), (3, 4)), ("real", "nonzero"))
 

@@ -20,7 +20,7 @@ from pyautodiff.ops import REGISTRY
 PRIMITIVES = {
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "abs", "exp", "log",
     "log1p", "expm1", "sqrt", "square", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
-    "tanh_grad", "sigmoid_grad", "relu_grad", "where", "clip", "sum", "mean", "max", "min",
+    "tanh_grad", "sigmoid_grad", "square_grad", "relu_grad", "where", "clip", "sum", "mean", "max", "min",
     "logsumexp", "reshape", "transpose", "broadcast_to", "getitem", "scatter", "concatenate",
     "stack", "astype", "matmul",
 }

@@ -177,7 +177,7 @@ for _name in ("sin", "cos", "tanh"):
     globals()[_name] = _unary(_name, dtypes=(_F64,))
 for _name in ("add", "sub", "mul", "div", "maximum", "minimum"):
     globals()[_name] = _binary(_name, CHEAP)
-for _name in ("tanh_grad", "sigmoid_grad"):
+for _name in ("tanh_grad", "sigmoid_grad", "square_grad"):
     globals()[_name] = _binary(_name)
 del _name
 # relu_grad(g, x) takes its dtype from g alone (x only gives a mask), so a Python

@@ -60,6 +60,10 @@ def sigmoid_grad(g, out):
     return g * (out * (1 - out))
 
 
+def square_grad(g, x):
+    return g * (x + x)
+
+
 def relu_grad(g, x):
     # Subgradient 0 at the kink, as PyTorch.
     return g * (x > 0)

@@ -220,7 +220,7 @@ def sqrt(B, x):
     return B.sqrt(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, K.mul(x, 2.0)))
+@defop(vjp=lambda K, g, out, x: K.square_grad(g, x))
 def square(B, x):
     """``x * x``.
 
@@ -328,6 +328,13 @@ def tanh_grad(B, g, out):
 def sigmoid_grad(B, g, out):
     # g * out * (1 - out), the VJP of sigmoid in one pass
     return B.sigmoid_grad(g, out)
+
+
+@defop(vjp=(lambda K, gg, out_, g, x: K.square_grad(gg, x),
+            lambda K, gg, out_, g, x: K.mul(K.mul(gg, g), 2.0)), nin=2, public=False)
+def square_grad(B, g, x):
+    # g * 2x, the VJP of square in one pass
+    return B.square_grad(g, x)
 
 
 @defop(vjp=(lambda K, gg, out_, g, x: K.relu_grad(gg, x),
