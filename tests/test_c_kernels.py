@@ -225,3 +225,21 @@ def test_backend_switch_gives_same_gradients_on_large_arrays():
     # difference in tanh or exp is a larger relative difference in the sum.
     np.testing.assert_allclose(gx_c, gx_n, rtol=1e-12, atol=1e-12 * np.abs(gx_n).max())
     assert ga_c == pytest.approx(ga_n, rel=1e-12)
+
+
+def test_c_mul_by_broadcast_one_is_a_read_only_view_and_grads_stay_private():
+    # The gradient of a sum is 1.0 broadcast; multiplying by it returns the other
+    # operand as a read-only view, which must never become someone's .grad storage.
+    x = np.random.default_rng(11).standard_normal((3, 5))
+    ones = np.broadcast_to(np.float64(1.0), x.shape)
+    got = c_backend.mul(ones, x)
+    np.testing.assert_array_equal(got, x)
+    assert not got.flags.writeable and np.shares_memory(got, x)
+    with ad.use_backend("c"), c_threshold(0):
+        xt = ad.tensor(x)
+        w = ad.tensor(np.ones((3, 5)), requires_grad=True)
+        (xt * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), x)
+    assert not np.shares_memory(w.grad.numpy(), xt.numpy())
+    w.grad.numpy()[0, 0] = 42.0  # the gradient is the user's to change
+    assert xt.numpy()[0, 0] == x[0, 0]

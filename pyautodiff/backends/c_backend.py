@@ -175,8 +175,28 @@ for _name in ("neg", "abs", "square", "log", "log1p", "expm1"):
 # which evaluate in double to stay within 2 ulp: 0.5-0.8x at 10**6.
 for _name in ("sin", "cos", "tanh"):
     globals()[_name] = _unary(_name, dtypes=(_F64,))
-for _name in ("add", "sub", "mul", "div", "maximum", "minimum"):
+for _name in ("add", "sub", "div", "maximum", "minimum"):
     globals()[_name] = _binary(_name, CHEAP)
+_mul = _binary("mul", CHEAP)
+
+
+def _is_broadcast_one(a, other):
+    return (type(a) is _ndarray and type(other) is _ndarray and a.shape == other.shape
+            and a.dtype == other.dtype and a.size and not any(a.strides) and a.flat[0] == 1)
+
+
+def mul(x, y):
+    """``x * y``; where one side is 1.0 broadcast (the gradient of a sum), a read-only view
+    of the other, since 1.0 * y is y to the bit (NaN, inf and -0.0 included)."""
+    if _is_broadcast_one(x, y):
+        y = y.view()
+        y.flags.writeable = False
+        return y
+    if _is_broadcast_one(y, x):
+        x = x.view()
+        x.flags.writeable = False
+        return x
+    return _mul(x, y)
 for _name in ("tanh_grad", "sigmoid_grad", "square_grad"):
     globals()[_name] = _binary(_name)
 del _name
