@@ -22,27 +22,42 @@
 #include "pyad_defs.h"
 
 #define PYAD_MAX_HELPERS 15
+/* A helper spins this many pauses (about 0.1 ms) for the next job before it
+ * sleeps: in a backward pass kernels follow each other by tens of
+ * microseconds, and a futex wake-up costs about as much as a small kernel. */
+#define PYAD_SPIN 20000
 
+#if defined(__x86_64__) || defined(__i386__)
+#define PYAD_PAUSE() __builtin_ia32_pause()
+#else
+#define PYAD_PAUSE() ((void)0)
+#endif
+
+/* The job is published by storing its fields, then `gen` (release); helpers
+ * read `gen` (acquire), then the fields. A helper may read the fields of a
+ * later job than the generation it saw, but then the job it saw is over and
+ * its claims fail, so it never runs a part with the wrong arguments. */
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_once_t once;
-    atomic_flag busy;             /* a caller owns the job below */
+    atomic_flag busy;             /* a caller owns the job slot */
+    atomic_uint gen;              /* the current job's generation */
+    atomic_int sleepers;          /* helpers waiting on `wake` */
     atomic_uint_fast64_t claim;   /* generation << 32 | next part */
     atomic_size_t finished;       /* parts completed by helpers */
-    uint32_t gen;                 /* the current job's generation (under lock) */
-    pyad_task fn;
-    const pyad_ctx *ctx;
-    size_t n, chunk, parts;
+    _Atomic(pyad_task) fn;
+    _Atomic(const pyad_ctx *) ctx;
+    atomic_size_t n, chunk, parts;
     int helpers;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_ONCE_INIT,
-          ATOMIC_FLAG_INIT, 0, 0, 0, NULL, NULL, 0, 0, 0, 0};
+          ATOMIC_FLAG_INIT, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, 0};
 
 /* Claim the next part of job `gen`; returns the part or SIZE_MAX when none is left. */
-static size_t claim(uint32_t gen, size_t parts) {
+static size_t claim(unsigned gen, size_t parts) {
     uint_fast64_t cur = atomic_load(&pool.claim);
     for (;;) {
-        if ((uint32_t)(cur >> 32) != gen || (cur & 0xffffffffu) >= parts)
+        if ((unsigned)(cur >> 32) != gen || (cur & 0xffffffffu) >= parts)
             return SIZE_MAX;
         if (atomic_compare_exchange_weak(&pool.claim, &cur, cur + 1))
             return (size_t)(cur & 0xffffffffu);
@@ -55,18 +70,32 @@ static void run_part(pyad_task fn, const pyad_ctx *ctx, size_t n, size_t chunk, 
     fn(ctx, p, start, len);
 }
 
+static unsigned next_job(unsigned seen) {
+    for (int i = 0; i < PYAD_SPIN; i++) {
+        unsigned g = atomic_load(&pool.gen);
+        if (g != seen)
+            return g;
+        PYAD_PAUSE();
+    }
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add(&pool.sleepers, 1);
+    while (atomic_load(&pool.gen) == seen)
+        pthread_cond_wait(&pool.wake, &pool.lock);
+    atomic_fetch_sub(&pool.sleepers, 1);
+    pthread_mutex_unlock(&pool.lock);
+    return atomic_load(&pool.gen);
+}
+
 static void *helper(void *arg) {
     (void)arg;
-    uint32_t seen = 0;
+    unsigned seen = 0;
     for (;;) {
-        pthread_mutex_lock(&pool.lock);
-        while (pool.gen == seen)
-            pthread_cond_wait(&pool.wake, &pool.lock);
-        seen = pool.gen;
-        pyad_task fn = pool.fn;
-        const pyad_ctx *ctx = pool.ctx;
-        size_t n = pool.n, chunk = pool.chunk, parts = pool.parts;
-        pthread_mutex_unlock(&pool.lock);
+        seen = next_job(seen);
+        pyad_task fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
+        const pyad_ctx *ctx = atomic_load_explicit(&pool.ctx, memory_order_relaxed);
+        size_t n = atomic_load_explicit(&pool.n, memory_order_relaxed);
+        size_t chunk = atomic_load_explicit(&pool.chunk, memory_order_relaxed);
+        size_t parts = atomic_load_explicit(&pool.parts, memory_order_relaxed);
         size_t p;
         while ((p = claim(seen, parts)) != SIZE_MAX) {
             run_part(fn, ctx, n, chunk, p);
@@ -81,6 +110,7 @@ static void reset_after_fork(void) {
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.wake, NULL);
     atomic_flag_clear(&pool.busy);
+    atomic_store(&pool.sleepers, 0);
     pool.helpers = 0;
 }
 
@@ -117,17 +147,20 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
     chunk = (chunk + align - 1) / align * align;
     parts = (n + chunk - 1) / chunk;
 
-    pthread_mutex_lock(&pool.lock);
-    uint32_t gen = ++pool.gen;
-    pool.fn = fn;
-    pool.ctx = ctx;
-    pool.n = n;
-    pool.chunk = chunk;
-    pool.parts = parts;
+    unsigned gen = atomic_load(&pool.gen) + 1;
+    atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool.ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&pool.n, n, memory_order_relaxed);
+    atomic_store_explicit(&pool.chunk, chunk, memory_order_relaxed);
+    atomic_store_explicit(&pool.parts, parts, memory_order_relaxed);
     atomic_store(&pool.finished, 0);
     atomic_store(&pool.claim, (uint_fast64_t)gen << 32);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
+    atomic_store(&pool.gen, gen);
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+    }
 
     size_t p, mine = 0;
     while ((p = claim(gen, parts)) != SIZE_MAX) {
@@ -135,8 +168,12 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
         mine++;
     }
     /* Only parts a helper claimed are still running; wait for those alone. */
-    while (atomic_load(&pool.finished) != parts - mine)
-        sched_yield();
+    for (int i = 0; atomic_load(&pool.finished) != parts - mine; i++) {
+        if (i < PYAD_SPIN)
+            PYAD_PAUSE();
+        else
+            sched_yield();
+    }
     atomic_flag_clear(&pool.busy);
 }
 
