@@ -291,6 +291,13 @@ def backward(t, gradient=None, retain_graph=False, create_graph=False):
         leaf._grad = gi if old is None else old + gi
 
 
+def _fresh(a):
+    """Whether array ``a`` was made by a kernel just now: its own memory (base None),
+    or a buffer from the C backend's pool (a base that is not another array)."""
+    base = a.base
+    return base is None or type(base) is not _ndarray
+
+
 def _sweep(root, g, retain, create_graph):
     """Run every VJP from ``root`` down; return {leaf: (gradient, owned)}.
 
@@ -336,8 +343,7 @@ def _sweep(root, g, retain, create_graph):
                 # upstream gradient itself and not a view of another array.
                 entry = leaves.get(parent)
                 if entry is None:
-                    arr = gi.data if create_graph else gi
-                    leaves[parent] = (gi, gi is not g and arr.base is None)
+                    leaves[parent] = (gi, gi is not g and _fresh(gi.data if create_graph else gi))
                 elif entry[1] and not create_graph:
                     leaves[parent] = (K.acc(entry[0], gi), True)
                 else:
@@ -351,6 +357,8 @@ def _sweep(root, g, retain, create_graph):
                         owned.add(parent)
             else:
                 pending[parent] = gi
+                if not create_graph and gi is not g and _fresh(gi):
+                    owned.add(parent)
                 if fresh is None and not heap:
                     fresh = parent
                 else:

@@ -79,7 +79,9 @@ def _empty(x):
         if raw == ffi.NULL:
             raise MemoryError(f"cannot allocate {nbytes} bytes for a {x.shape} {x.dtype} result")
     owner = ffi.gc(raw, functools.partial(_recycle, nbytes))
-    return np.frombuffer(ffi.buffer(owner, nbytes), x.dtype).reshape(x.shape)
+    # The array's base is the buffer itself, not another array: the engine takes
+    # an array whose base is no ndarray for one that nobody else can see.
+    return np.ndarray(x.shape, x.dtype, buffer=ffi.buffer(owner, nbytes))
 
 
 def _kernels(name):
