@@ -554,6 +554,8 @@ case("sigmoid_grad", "direct", lambda g, out: _sigmoid_grad(g, out),
      lambda g, out: g * out * (1 - out), ((3, 4), (3, 4)), ("real", "open_unit"))
 case("square_grad", "direct", lambda g, x: REGISTRY["square_grad"](g, x),
      lambda g, x: g * 2 * x, ((3, 4), (3, 4)))
+case("vdot", "direct", lambda x, y: REGISTRY["vdot"](x, y), lambda x, y: np.sum(x * y),
+     ((3, 4), (3, 4)))
 case("relu_grad", "direct", lambda g, x: _relu_grad(g, x), lambda g, x: g * (x > 0),
      ((3, 4), (3, 4)), ("real", "nonzero"))
 

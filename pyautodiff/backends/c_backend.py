@@ -238,6 +238,17 @@ def sum(x, axis=None, keepdims=False):
     return numpy_backend.sum(x, axis, keepdims)
 
 
+_vdot = _kernels("vdot")
+
+
+def vdot(x, y):
+    """sum(x * y) over two same-shaped arrays, in C when large."""
+    if (_ok(x, CHEAP) and type(y) is _ndarray and y.shape == x.shape and y.dtype == x.dtype
+            and y.flags.c_contiguous):
+        return x.dtype.type(_vdot[x.dtype](x.size, _buf(x), _buf(y)))
+    return numpy_backend.vdot(x, y)
+
+
 def triad(a, b, c, s):
     """a = b + s * c over float64 arrays: the memory-bandwidth probe of the benchmarks.
 

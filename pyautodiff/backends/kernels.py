@@ -13,7 +13,7 @@ UNARY = (
 BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
 # Fused backward formulas: one pass instead of a chain of temporaries.
 GRAD = ("tanh_grad", "sigmoid_grad", "square_grad", "relu_grad")
-REDUCE = ("sum", "max", "min")
+REDUCE = ("sum", "vdot", "max", "min")
 OTHER = ("matmul", "where", "clip", "acc")
 
 KERNELS = UNARY + BINARY + GRAD + REDUCE + OTHER

@@ -73,6 +73,11 @@ def sum(x, axis=None, keepdims=False):
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
+def vdot(x, y):
+    """sum(x * y) over all elements of two same-shaped arrays."""
+    return np.vdot(x, y)
+
+
 def max(x, axis=None, keepdims=False):
     return np.max(x, axis=axis, keepdims=keepdims)
 

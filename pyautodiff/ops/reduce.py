@@ -73,6 +73,13 @@ def mean(B, x, axis=None, keepdims=False):
     return B.div(B.sum(x, ax, keepdims=keepdims), _count(np.shape(x), ax))
 
 
+@defop(vjp=(lambda K, g, out, x, y: K.mul(g, y), lambda K, g, out, x, y: K.mul(g, x)), nin=2,
+       public=False)
+def vdot(B, x, y):
+    # sum(x * y) over all elements of two same-shaped arrays, in one pass
+    return B.vdot(x, y)
+
+
 def _extreme_vjp(K, g, out, x, axis=None, keepdims=False):
     # The gradient is shared evenly among the elements that attain the extreme
     # (PyTorch's amax/amin rule), so it is the same whichever one numpy picked.
