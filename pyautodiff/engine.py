@@ -301,15 +301,17 @@ def _fresh(a):
 def _sweep(root, g, retain, create_graph):
     """Run every VJP from ``root`` down; return {leaf: (gradient, owned)}.
 
-    A gradient is "owned" when no one else holds the array, so later
-    contributions may be added into it in place.
+    A gradient is "owned" when no one else holds the array (it came fresh from a
+    kernel, see _fresh), so later contributions may be added into it in place.
+    Pending gradients are owned unless listed in ``shared``.
     """
     pending = {}
-    owned = set()
+    shared = set()
     leaves = {}
     heap = []
     pop, push = heapq.heappop, heapq.heappush
     B = backends.active
+    big = B.THRESHOLD
     K = P
     node = root
     while True:
@@ -327,7 +329,7 @@ def _sweep(root, g, retain, create_graph):
         else:
             out = node.data
             # Kernels for this node's arrays: large ones go to the active backend.
-            K = B if g.size >= B.THRESHOLD else _small
+            K = B if g.size >= big else _small
         # In a chain each node reaches one new parent while nothing else waits:
         # that parent is next, and the heap is skipped.
         fresh = None
@@ -343,22 +345,21 @@ def _sweep(root, g, retain, create_graph):
                 # upstream gradient itself and not a view of another array.
                 entry = leaves.get(parent)
                 if entry is None:
-                    leaves[parent] = (gi, gi is not g and _fresh(gi.data if create_graph else gi))
+                    leaves[parent] = (gi, not create_graph and gi is not g and _fresh(gi))
                 elif entry[1] and not create_graph:
                     leaves[parent] = (K.acc(entry[0], gi), True)
                 else:
                     leaves[parent] = (K.add(entry[0], gi), True)
             elif parent in pending:
-                if parent in owned:
-                    pending[parent] = K.acc(pending[parent], gi)
-                else:
+                if create_graph or parent in shared:
                     pending[parent] = K.add(pending[parent], gi)
-                    if not create_graph:
-                        owned.add(parent)
+                    shared.discard(parent)
+                else:
+                    pending[parent] = K.acc(pending[parent], gi)
             else:
                 pending[parent] = gi
-                if not create_graph and gi is not g and _fresh(gi):
-                    owned.add(parent)
+                if gi is g or not create_graph and type(gi.base) is _ndarray:
+                    shared.add(parent)
                 if fresh is None and not heap:
                     fresh = parent
                 else:

@@ -43,16 +43,16 @@ def sub(B, x, y):
     return B.sub(x, y)
 
 
-def _times(K, g, other, x):
-    # The gradient for x of x * other. A scalar times an array (a learnable
+def _scalar_times(K, g, other):
+    # The gradient of a 0-d x in x * other. A scalar times an array (a learnable
     # scale) sums g * other back to a scalar: one pass, without the product array.
-    if x.ndim == 0 and g.ndim and np.shape(other) == g.shape:
+    if g.ndim and np.shape(other) == g.shape:
         return K.vdot(g, other)
     return K.mul(g, other)
 
 
-@defop(vjp=(lambda K, g, out, x, y: _times(K, g, y, x), lambda K, g, out, x, y: _times(K, g, x, y)),
-       nin=2)
+@defop(vjp=(lambda K, g, out, x, y: K.mul(g, y) if x.ndim else _scalar_times(K, g, y),
+            lambda K, g, out, x, y: K.mul(g, x) if y.ndim else _scalar_times(K, g, x)), nin=2)
 def mul(B, x, y):
     """``x * y``, elementwise with broadcasting.
 
