@@ -80,6 +80,46 @@
         return total;                                                           \
     }                                                                           \
                                                                                 \
+    /* sum(x * y) in one pass: the gradient of a scalar multiplying an array.  \
+     * Not numpy's vdot: that is BLAS's, whose own threads fight ours. */      \
+    PYAD_CLONES static double LOOP(block_vdot)(size_t n, const T *restrict x,   \
+                                               const T *restrict y) {           \
+        T lane[PYAD_LANES] = {0};                                               \
+        size_t i = 0;                                                           \
+        for (; i + PYAD_LANES <= n; i += PYAD_LANES)                            \
+            for (size_t j = 0; j < PYAD_LANES; j++)                             \
+                lane[j] += x[i + j] * y[i + j];                                 \
+        T s = 0;                                                                \
+        for (size_t j = 0; j < PYAD_LANES; j++)                                 \
+            s += lane[j];                                                       \
+        for (; i < n; i++)                                                      \
+            s += x[i] * y[i];                                                   \
+        return (double)s;                                                       \
+    }                                                                           \
+    static double LOOP(pairwise_vdot)(size_t n, const T *restrict x,            \
+                                      const T *restrict y) {                    \
+        if (n <= PYAD_SUM_BLOCK)                                                \
+            return LOOP(block_vdot)(n, x, y);                                   \
+        size_t half = n / 2 / PYAD_SUM_BLOCK * PYAD_SUM_BLOCK;                  \
+        if (half == 0)                                                          \
+            half = PYAD_SUM_BLOCK;                                              \
+        return LOOP(pairwise_vdot)(half, x, y) +                                \
+               LOOP(pairwise_vdot)(n - half, x + half, y + half);               \
+    }                                                                           \
+    static void TASK(vdot)(const pyad_ctx *c, size_t part, size_t start, size_t len) { \
+        c->partials[part] = LOOP(pairwise_vdot)(len, (const T *)c->x + start,    \
+                                                (const T *)c->y + start);       \
+    }                                                                           \
+    double K(vdot)(size_t n, const T *restrict x, const T *restrict y) {        \
+        double partials[PYAD_MAX_PARTS] = {0};                                  \
+        const pyad_ctx c = {.x = x, .y = y, .partials = partials};              \
+        pyad_run(n, PYAD_SUM_BLOCK, n >= PYAD_PAR_MIN, TASK(vdot), &c);         \
+        double total = 0;                                                       \
+        for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                             \
+            total += partials[p];                                               \
+        return total;                                                           \
+    }                                                                           \
+                                                                                \
     PYAD_CLONES static void LOOP(triad)(size_t n, T *restrict a, const T *restrict b, \
                                         const T *restrict c, T s) {             \
         for (size_t i = 0; i < n; i++)                                          \

@@ -21,6 +21,7 @@
  *   pyad_acc_<dt>(n, dst, src)              dst[i] += src[i]
  *   pyad_acc_rows_<dt>(rows, cols, dst, src)    dst[j] += sum_i src[i, j]
  *   pyad_sum_<dt>(n, x)                     the sum of x (pairwise within blocks)
+ *   pyad_vdot_<dt>(n, x, y)                 the sum of x[i] * y[i], likewise
  *   pyad_triad_<dt>(n, a, b, c, s)          a[i] = b[i] + s * c[i] (bandwidth probe)
  * The binary <op>s include tanh_grad (x * (1 - y*y)), sigmoid_grad
  * (x * (y * (1 - y))), square_grad (x * (y + y)) and relu_grad (x * (y > 0)):
@@ -95,6 +96,7 @@ void pyad_relu_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *
 void pyad_acc_f32(size_t n, float *dst, const float *src);
 void pyad_acc_rows_f32(size_t rows, size_t cols, float *dst, const float *src);
 double pyad_sum_f32(size_t n, const float *x);
+double pyad_vdot_f32(size_t n, const float *x, const float *y);
 void pyad_triad_f32(size_t n, float *a, const float *b, const float *c, float s);
 
 /* ---- double ---- */
@@ -165,6 +167,7 @@ void pyad_relu_grad_rrow_f64(size_t rows, size_t cols, double *out, const double
 void pyad_acc_f64(size_t n, double *dst, const double *src);
 void pyad_acc_rows_f64(size_t rows, size_t cols, double *dst, const double *src);
 double pyad_sum_f64(size_t n, const double *x);
+double pyad_vdot_f64(size_t n, const double *x, const double *y);
 void pyad_triad_f64(size_t n, double *a, const double *b, const double *c, double s);
 
 int pyad_num_threads(void);

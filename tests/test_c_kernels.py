@@ -244,3 +244,20 @@ def test_c_mul_by_broadcast_one_is_a_read_only_view_and_grads_stay_private():
     w.grad.numpy()[0, 0] = 42.0  # the gradient is the user's to change
     assert xt.numpy()[0, 0] == x[0, 0]
 
+
+@SETTINGS
+@given(data=st.data())
+def test_c_vdot_matches_numpy(data):
+    x = data.draw(arrays())
+    y = data.draw(arrays(dtype=x.dtype, shape=x.shape))
+    with c_threshold(0), np.errstate(all="ignore"):
+        got = np.asarray(c_backend.vdot(x, y))
+        want = np.asarray(numpy_backend.vdot(x, y))
+        scale = np.asarray(numpy_backend.vdot(np.abs(x), np.abs(y)))
+    assert got.dtype == want.dtype and got.shape == want.shape == ()
+    if np.isfinite(scale):
+        # Both sum the products in blocks, in different orders: equal up to the
+        # rounding of partial sums, relative to the sum of magnitudes.
+        np.testing.assert_allclose(got, want, rtol=0, atol=RTOL[x.dtype] * 10 * (scale + 1e-300))
+    else:
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))

@@ -14,15 +14,12 @@ import numpy as np
 
 from .. import _pyad_c
 from . import numpy_backend
-# The kernels C does not override: numpy's are as fast (vdot is BLAS's dot) or
-# they are not elementwise.
-from .numpy_backend import (  # noqa: F401
+from .numpy_backend import (  # noqa: F401  (the kernels C does not override)
     clip,
     matmul,
     max,
     min,
     pow,
-    vdot,
     where,
 )
 
@@ -239,6 +236,18 @@ def sum(x, axis=None, keepdims=False):
             _acc_rows[x.dtype](x.size // out.size, out.size, _buf(out), _buf(x))
             return out.reshape((1,) * k + kept) if keepdims else out
     return numpy_backend.sum(x, axis, keepdims)
+
+
+_vdot = _kernels("vdot")
+
+
+def vdot(x, y):
+    """sum(x * y) over two same-shaped arrays, in C when large. (numpy's vdot is
+    BLAS's, slightly faster alone, but its threads spin on the cores ours use.)"""
+    if (_ok(x, CHEAP) and type(y) is _ndarray and y.shape == x.shape and y.dtype == x.dtype
+            and y.flags.c_contiguous):
+        return x.dtype.type(_vdot[x.dtype](x.size, _buf(x), _buf(y)))
+    return numpy_backend.vdot(x, y)
 
 
 def triad(a, b, c, s):
