@@ -9,6 +9,50 @@
 #define PYAD_SUM_BLOCK 256
 #define PYAD_LANES 16
 
+/* The sum of TERM (an expression in x[k] and y[k]) over k in [0, n): lanes
+ * within blocks, pairwise across blocks, a part per thread, parts added last. */
+#define REDUCTION(name, TERM)                                                   \
+    PYAD_CLONES static double LOOP(name##_block)(size_t n, const T *restrict x, \
+                                                 const T *restrict y) {         \
+        (void)y;                                                                \
+        T lane[PYAD_LANES] = {0};                                               \
+        size_t i = 0;                                                           \
+        for (; i + PYAD_LANES <= n; i += PYAD_LANES)                            \
+            for (size_t j = 0; j < PYAD_LANES; j++) {                           \
+                const size_t k = i + j;                                         \
+                lane[j] += (TERM);                                              \
+            }                                                                   \
+        T s = 0;                                                                \
+        for (size_t j = 0; j < PYAD_LANES; j++)                                 \
+            s += lane[j];                                                       \
+        for (size_t k = i; k < n; k++)                                          \
+            s += (TERM);                                                        \
+        return (double)s;                                                       \
+    }                                                                           \
+    static double LOOP(name##_pairwise)(size_t n, const T *restrict x,          \
+                                        const T *restrict y) {                  \
+        if (n <= PYAD_SUM_BLOCK)                                                \
+            return LOOP(name##_block)(n, x, y);                                 \
+        size_t half = n / 2 / PYAD_SUM_BLOCK * PYAD_SUM_BLOCK;                  \
+        if (half == 0)                                                          \
+            half = PYAD_SUM_BLOCK;                                              \
+        return LOOP(name##_pairwise)(half, x, y) +                              \
+               LOOP(name##_pairwise)(n - half, x + half, y + half);             \
+    }                                                                           \
+    static void TASK(name)(const pyad_ctx *c, size_t part, size_t start, size_t len) { \
+        c->partials[part] = LOOP(name##_pairwise)(len, (const T *)c->x + start,  \
+                                                  (const T *)c->y + start);     \
+    }                                                                           \
+    static double LOOP(name##_run)(size_t n, const T *x, const T *y) {          \
+        double partials[PYAD_MAX_PARTS] = {0};                                  \
+        const pyad_ctx c = {.x = x, .y = y, .partials = partials};              \
+        pyad_run(n, PYAD_SUM_BLOCK, n >= PYAD_PAR_MIN, TASK(name), &c);         \
+        double total = 0;                                                       \
+        for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                             \
+            total += partials[p];                                               \
+        return total;                                                           \
+    }
+
 #define ACCUMULATE                                                              \
     PYAD_CLONES static void LOOP(acc)(size_t n, T *restrict dst,                \
                                       const T *restrict src) {                  \
@@ -46,78 +90,14 @@
         pyad_run(cols, 16, cols >= 4096 && rows * cols >= PYAD_PAR_MIN, TASK(acc_rows), &c); \
     }                                                                           \
                                                                                 \
-    PYAD_CLONES static double LOOP(block_sum)(size_t n, const T *restrict x) {  \
-        T lane[PYAD_LANES] = {0};                                               \
-        size_t i = 0;                                                           \
-        for (; i + PYAD_LANES <= n; i += PYAD_LANES)                            \
-            for (size_t j = 0; j < PYAD_LANES; j++)                             \
-                lane[j] += x[i + j];                                            \
-        T s = 0;                                                                \
-        for (size_t j = 0; j < PYAD_LANES; j++)                                 \
-            s += lane[j];                                                       \
-        for (; i < n; i++)                                                      \
-            s += x[i];                                                          \
-        return (double)s;                                                       \
-    }                                                                           \
-    static double LOOP(pairwise)(size_t n, const T *restrict x) {               \
-        if (n <= PYAD_SUM_BLOCK)                                                \
-            return LOOP(block_sum)(n, x);                                       \
-        size_t half = n / 2 / PYAD_SUM_BLOCK * PYAD_SUM_BLOCK;                  \
-        if (half == 0)                                                          \
-            half = PYAD_SUM_BLOCK;                                              \
-        return LOOP(pairwise)(half, x) + LOOP(pairwise)(n - half, x + half);    \
-    }                                                                           \
-    static void TASK(sum)(const pyad_ctx *c, size_t part, size_t start, size_t len) { \
-        c->partials[part] = LOOP(pairwise)(len, (const T *)c->x + start);        \
-    }                                                                           \
-    double K(sum)(size_t n, const T *restrict x) {                              \
-        double partials[PYAD_MAX_PARTS] = {0};                                  \
-        const pyad_ctx c = {.x = x, .partials = partials};                      \
-        pyad_run(n, PYAD_SUM_BLOCK, n >= PYAD_PAR_MIN, TASK(sum), &c);          \
-        double total = 0;                                                       \
-        for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                             \
-            total += partials[p];                                               \
-        return total;                                                           \
-    }                                                                           \
+    REDUCTION(sum, x[k])                                                        \
+    double K(sum)(size_t n, const T *restrict x) { return LOOP(sum_run)(n, x, x); } \
                                                                                 \
     /* sum(x * y) in one pass: the gradient of a scalar multiplying an array.  \
      * Not numpy's vdot: that is BLAS's, whose own threads fight ours. */      \
-    PYAD_CLONES static double LOOP(block_vdot)(size_t n, const T *restrict x,   \
-                                               const T *restrict y) {           \
-        T lane[PYAD_LANES] = {0};                                               \
-        size_t i = 0;                                                           \
-        for (; i + PYAD_LANES <= n; i += PYAD_LANES)                            \
-            for (size_t j = 0; j < PYAD_LANES; j++)                             \
-                lane[j] += x[i + j] * y[i + j];                                 \
-        T s = 0;                                                                \
-        for (size_t j = 0; j < PYAD_LANES; j++)                                 \
-            s += lane[j];                                                       \
-        for (; i < n; i++)                                                      \
-            s += x[i] * y[i];                                                   \
-        return (double)s;                                                       \
-    }                                                                           \
-    static double LOOP(pairwise_vdot)(size_t n, const T *restrict x,            \
-                                      const T *restrict y) {                    \
-        if (n <= PYAD_SUM_BLOCK)                                                \
-            return LOOP(block_vdot)(n, x, y);                                   \
-        size_t half = n / 2 / PYAD_SUM_BLOCK * PYAD_SUM_BLOCK;                  \
-        if (half == 0)                                                          \
-            half = PYAD_SUM_BLOCK;                                              \
-        return LOOP(pairwise_vdot)(half, x, y) +                                \
-               LOOP(pairwise_vdot)(n - half, x + half, y + half);               \
-    }                                                                           \
-    static void TASK(vdot)(const pyad_ctx *c, size_t part, size_t start, size_t len) { \
-        c->partials[part] = LOOP(pairwise_vdot)(len, (const T *)c->x + start,    \
-                                                (const T *)c->y + start);       \
-    }                                                                           \
+    REDUCTION(vdot, x[k] * y[k])                                                \
     double K(vdot)(size_t n, const T *restrict x, const T *restrict y) {        \
-        double partials[PYAD_MAX_PARTS] = {0};                                  \
-        const pyad_ctx c = {.x = x, .y = y, .partials = partials};              \
-        pyad_run(n, PYAD_SUM_BLOCK, n >= PYAD_PAR_MIN, TASK(vdot), &c);         \
-        double total = 0;                                                       \
-        for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                             \
-            total += partials[p];                                               \
-        return total;                                                           \
+        return LOOP(vdot_run)(n, x, y);                                         \
     }                                                                           \
                                                                                 \
     PYAD_CLONES static void LOOP(triad)(size_t n, T *restrict a, const T *restrict b, \
