@@ -117,44 +117,28 @@
 
 #define T float
 #define S f32
-#define M(fn) fn##f
-#define VM(fn) pyad_vm_##fn##_f32
-#define VMAX(fn) PYAD_VM_##fn##_MAX_F32
 PYAD_UNARY_OPS(UNARY)
 PYAD_UNARY_LIMITED_OPS(UNARY_LIMITED)
 #undef T
 #undef S
-#undef M
-#undef VM
-#undef VMAX
 
 #define T double
 #define S f64
-#define M(fn) fn
-#define VM(fn) pyad_vm_##fn##_f64
-#define VMAX(fn) PYAD_VM_##fn##_MAX_F64
 PYAD_UNARY_OPS(UNARY)
 PYAD_UNARY_LIMITED_OPS(UNARY_LIMITED)
 #undef T
 #undef S
-#undef M
-#undef VM
-#undef VMAX
 
 #pragma GCC pop_options
 
 #define T float
 #define S f32
-#define M(fn) fn##f
 PYAD_BINARY_OPS(BINARY)
 #undef T
 #undef S
-#undef M
 
 #define T double
 #define S f64
-#define M(fn) fn
 PYAD_BINARY_OPS(BINARY)
 #undef T
 #undef S
-#undef M

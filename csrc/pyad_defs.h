@@ -55,6 +55,15 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
 #define PYAD_CAT(a, b) PYAD_CAT_(a, b)
 #define K(name) PYAD_CAT(pyad_##name##_, S)
 #define LOOP(name) PYAD_CAT(name##_loop_, S)
+/* The libm function (exp or expf), the vmath.h function and its range limit
+ * for the current S. */
+#define PYAD_M_f32(fn) fn##f
+#define PYAD_M_f64(fn) fn
+#define M(fn) PYAD_CAT(PYAD_M_, S)(fn)
+#define VM(fn) PYAD_CAT(pyad_vm_##fn##_, S)
+#define PYAD_VMAX_f32(fn) PYAD_VM_##fn##_MAX_F32
+#define PYAD_VMAX_f64(fn) PYAD_VM_##fn##_MAX_F64
+#define VMAX(fn) PYAD_CAT(PYAD_VMAX_, S)(fn)
 #define TASK(name) PYAD_CAT(name##_task_, S)
 
 /* x > y or x is NaN: numpy's maximum, which returns y on ties (so -0.0 vs 0.0
