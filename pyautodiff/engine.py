@@ -345,7 +345,7 @@ def _sweep(root, g, retain, create_graph):
                 # upstream gradient itself and not a view of another array.
                 entry = leaves.get(parent)
                 if entry is None:
-                    leaves[parent] = (gi, not create_graph and gi is not g and _fresh(gi))
+                    leaves[parent] = (gi, gi is not g and _fresh(gi.data if create_graph else gi))
                 elif entry[1] and not create_graph:
                     leaves[parent] = (K.acc(entry[0], gi), True)
                 else:
