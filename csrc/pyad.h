@@ -170,8 +170,6 @@ double pyad_sum_f64(size_t n, const double *x);
 double pyad_vdot_f64(size_t n, const double *x, const double *y);
 void pyad_triad_f64(size_t n, double *a, const double *b, const double *c, double s);
 
-int pyad_num_threads(void);
-
 /* Buffers: 64-byte aligned, uninitialized; pyad_alloc returns NULL when out of
  * memory. The only functions here that allocate. */
 void *pyad_alloc(size_t nbytes);

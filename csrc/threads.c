@@ -176,8 +176,3 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
     }
     atomic_flag_clear(&pool.busy);
 }
-
-int pyad_num_threads(void) {
-    pthread_once(&pool.once, start_helpers);
-    return pool.helpers + 1;
-}
