@@ -7,7 +7,7 @@
  *   output never overlaps an input (so pointers are restrict): the Python side
  *   checks all of this before calling, and kernels check nothing.
  * - Kernels allocate nothing, keep no state, do no I/O and cannot fail. They
- *   may run on several OpenMP threads; cffi releases the GIL around each call.
+ *   may run on several threads (threads.c); cffi releases the GIL around each call.
  * - Results match numpy's elementwise ufuncs: NaN, inf and -0.0 propagate as
  *   numpy's do; transcendentals are within 2 ulp of the correctly rounded value.
  *

@@ -14,13 +14,14 @@
  * ternary picks a constant, e.g. it folds exp(710) for a clamp, and the avx2
  * clone then has control flow and is not vectorized.)
  *
- * No FMA is needed: neither "avx512f" nor "avx2" defines __FMA__ and -std=c11
- * turns contraction off, so every product whose rounding matters is exact by
- * construction (Cody-Waite constants with trailing zero bits) and sums that
- * must be exact use TwoSum. Results are identical in every clone. Compiling
- * with -ffp-contract=fast (not part of -ffast-math; NaN/inf/-0.0 unchanged)
- * lets the avx512f clone fuse into vfmadd: all the error bounds below were
- * measured both ways (no Dekker products, so contraction cannot break them).
+ * No FMA is needed for accuracy: every product whose rounding matters is
+ * exact by construction (Cody-Waite constants with trailing zero bits) and
+ * sums that must be exact use TwoSum. elementwise.c compiles these functions
+ * with contraction allowed (fp-contract=fast, not part of -ffast-math;
+ * NaN/inf/-0.0 unchanged) in x86-64-v4 and v3 clones, which fuse the
+ * polynomials into vfmadd: all the error bounds below were measured both with
+ * and without contraction (no Dekker products, so it cannot break them); the
+ * clones' results may differ from each other within those bounds.
  *
  * Methods (coefficients: Chebyshev fits computed with mpmath at 60 digits):
  *  exp     x = k ln2 + r, |r| <= ln2/2, Cody-Waite with ln2 = HI (32 bits) + LO;
