@@ -9,6 +9,7 @@ the output is always a fresh array. Anything else, and arrays smaller than
 """
 
 import functools
+import threading
 
 import numpy as np
 
@@ -55,14 +56,18 @@ POOL_MIN = 1 << 20
 POOL_MAX_BYTES = 1 << 31
 _pool = {}  # nbytes -> [raw pointer, ...]
 _pooled = [0]  # idle bytes held
+# Reentrant: a buffer can come back (garbage collection runs _recycle) while the
+# same thread is taking one out.
+_pool_lock = threading.RLock()
 
 
 def _recycle(nbytes, raw):
-    if _pooled[0] + nbytes <= POOL_MAX_BYTES:
-        _pool.setdefault(nbytes, []).append(raw)
-        _pooled[0] += nbytes
-    else:
-        lib.pyad_free(raw)
+    with _pool_lock:
+        if _pooled[0] + nbytes <= POOL_MAX_BYTES:
+            _pool.setdefault(nbytes, []).append(raw)
+            _pooled[0] += nbytes
+            return
+    lib.pyad_free(raw)
 
 
 def _empty(x):
@@ -70,11 +75,12 @@ def _empty(x):
     nbytes = x.nbytes
     if nbytes < POOL_MIN:
         return np.empty_like(x)
-    free = _pool.get(nbytes)
-    if free:
-        raw = free.pop()
-        _pooled[0] -= nbytes
-    else:
+    with _pool_lock:
+        free = _pool.get(nbytes)
+        raw = free.pop() if free else None
+        if raw is not None:
+            _pooled[0] -= nbytes
+    if raw is None:
         raw = lib.pyad_alloc(nbytes)
         if raw == ffi.NULL:
             raise MemoryError(f"cannot allocate {nbytes} bytes for a {x.shape} {x.dtype} result")
