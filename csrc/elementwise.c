@@ -107,7 +107,31 @@
                 ((pyad_ctx){.out = out, .y = y, .s = s}), (len, OUT, (T)c->s, YS), \
                 PYAD_PAR_MIN)                                                   \
     ROWS(name##_row, LOOP(name), (const T *)c->x + r * cols, (const T *)c->y)   \
-    ROWS(name##_rrow, LOOP(name), (const T *)c->x, (const T *)c->y + r * cols)
+    ROWS(name##_rrow, LOOP(name), (const T *)c->x, (const T *)c->y + r * cols)  \
+    /* dst += expr: a gradient added straight into the one already held. */    \
+    PYAD_CLONES static void LOOP(name##_acc)(size_t n, T *restrict dst,         \
+                                             const T *restrict xs,              \
+                                             const T *restrict ys) {            \
+        for (size_t i = 0; i < n; i++) {                                        \
+            const T x = xs[i], y = ys[i];                                       \
+            dst[i] += (expr);                                                   \
+        }                                                                       \
+    }                                                                           \
+    PYAD_CLONES static void LOOP(name##_acc_scalar)(size_t n, T *restrict dst,  \
+                                                    const T *restrict xs, T y) { \
+        for (size_t i = 0; i < n; i++) {                                        \
+            const T x = xs[i];                                                  \
+            dst[i] += (expr);                                                   \
+        }                                                                       \
+    }                                                                           \
+    ELEMENTWISE(name##_acc, LOOP(name##_acc),                                   \
+                (size_t n, T *restrict dst, const T *restrict x, const T *restrict y), \
+                ((pyad_ctx){.out = dst, .x = x, .y = y}), (len, OUT, XS, YS),  \
+                PYAD_PAR_MIN)                                                   \
+    ELEMENTWISE(name##_acc_scalar, LOOP(name##_acc_scalar),                     \
+                (size_t n, T *restrict dst, const T *restrict x, T s),          \
+                ((pyad_ctx){.out = dst, .x = x, .s = s}), (len, OUT, XS, (T)c->s), \
+                PYAD_PAR_MIN)
 
 /* The unary kernels may contract a * b + c into one FMA: only the polynomials
  * of vmath.h have such terms, and their error bounds hold either way. The

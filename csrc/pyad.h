@@ -4,7 +4,7 @@
  * Contract, for every function below:
  * - <dt> is f32 (float) or f64 (double); every array argument has that type.
  * - Arrays are contiguous, hold at least the stated number of elements, and the
- *   output never overlaps an input (so pointers are restrict): the Python side
+ *   output (or dst) never overlaps an input (so pointers are restrict): the Python side
  *   checks all of this before calling, and kernels check nothing.
  * - Kernels allocate nothing, keep no state, do no I/O and cannot fail. They
  *   may run on several threads (threads.c); cffi releases the GIL around each call.
@@ -18,6 +18,8 @@
  *   pyad_<op>_rscalar_<dt>(n, out, s, y)    out[i] = s op y[i]
  *   pyad_<op>_row_<dt>(rows, cols, out, x, y)   x is (rows, cols), y is (cols,)
  *   pyad_<op>_rrow_<dt>(rows, cols, out, x, y)  x is (cols,), y is (rows, cols)
+ *   pyad_<op>_acc_<dt>(n, dst, x, y)        dst[i] += x[i] op y[i]
+ *   pyad_<op>_acc_scalar_<dt>(n, dst, x, s) dst[i] += x[i] op s
  *   pyad_acc_<dt>(n, dst, src)              dst[i] += src[i]
  *   pyad_acc_rows_<dt>(rows, cols, dst, src)    dst[j] += sum_i src[i, j]
  *   pyad_sum_<dt>(n, x)                     the sum of x (pairwise within blocks)
@@ -48,51 +50,71 @@ void pyad_add_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_add_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_add_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_add_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_add_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_add_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_sub_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_sub_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_sub_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_sub_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_sub_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_sub_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_sub_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_mul_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_mul_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_mul_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_mul_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_mul_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_mul_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_mul_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_div_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_div_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_div_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_div_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_div_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_div_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_div_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_maximum_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_maximum_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_maximum_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_maximum_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_maximum_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_maximum_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_maximum_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_minimum_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_minimum_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_minimum_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_minimum_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_minimum_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_minimum_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_minimum_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_tanh_grad_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_tanh_grad_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_tanh_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_tanh_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_tanh_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_tanh_grad_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_tanh_grad_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_sigmoid_grad_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_sigmoid_grad_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_sigmoid_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_sigmoid_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_sigmoid_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_sigmoid_grad_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_sigmoid_grad_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_square_grad_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_square_grad_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_square_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_square_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_square_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_square_grad_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_square_grad_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_relu_grad_f32(size_t n, float *out, const float *x, const float *y);
 void pyad_relu_grad_scalar_f32(size_t n, float *out, const float *x, float s);
 void pyad_relu_grad_rscalar_f32(size_t n, float *out, float s, const float *y);
 void pyad_relu_grad_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_relu_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_relu_grad_acc_f32(size_t n, float *dst, const float *x, const float *y);
+void pyad_relu_grad_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
 void pyad_acc_f32(size_t n, float *dst, const float *src);
 void pyad_acc_rows_f32(size_t rows, size_t cols, float *dst, const float *src);
 double pyad_sum_f32(size_t n, const float *x);
@@ -119,51 +141,71 @@ void pyad_add_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_add_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_add_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_add_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_add_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_add_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_sub_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_sub_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_sub_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_sub_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_sub_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_sub_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_sub_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_mul_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_mul_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_mul_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_mul_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_mul_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_mul_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_mul_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_div_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_div_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_div_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_div_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_div_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_div_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_div_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_maximum_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_maximum_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_maximum_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_maximum_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_maximum_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_maximum_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_maximum_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_minimum_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_minimum_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_minimum_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_minimum_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_minimum_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_minimum_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_minimum_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_tanh_grad_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_tanh_grad_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_tanh_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_tanh_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_tanh_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_tanh_grad_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_tanh_grad_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_sigmoid_grad_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_sigmoid_grad_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_sigmoid_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_sigmoid_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_sigmoid_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_sigmoid_grad_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_sigmoid_grad_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_square_grad_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_square_grad_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_square_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_square_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_square_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_square_grad_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_square_grad_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_relu_grad_f64(size_t n, double *out, const double *x, const double *y);
 void pyad_relu_grad_scalar_f64(size_t n, double *out, const double *x, double s);
 void pyad_relu_grad_rscalar_f64(size_t n, double *out, double s, const double *y);
 void pyad_relu_grad_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_relu_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_relu_grad_acc_f64(size_t n, double *dst, const double *x, const double *y);
+void pyad_relu_grad_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
 void pyad_acc_f64(size_t n, double *dst, const double *src);
 void pyad_acc_rows_f64(size_t rows, size_t cols, double *dst, const double *src);
 double pyad_sum_f64(size_t n, const double *x);

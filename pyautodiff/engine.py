@@ -298,6 +298,20 @@ def _fresh(a):
     return base is None or type(base) is not _ndarray
 
 
+def _fused_into(K, spec, parent, g, out, vals, pending, shared, leaves):
+    """Add a fused VJP term into the gradient already held for ``parent``, if the
+    engine owns one; returns whether it did."""
+    if parent._op is None:
+        entry = leaves.get(parent)
+        dst = entry[0] if entry is not None and entry[1] else None
+    else:
+        dst = pending.get(parent) if parent not in shared else None
+    if dst is None or type(dst) is not _ndarray:
+        return False
+    kernel, at = spec
+    return K.acc_op(kernel, dst, g, out if at is None else vals[at])
+
+
 def _sweep(root, g, retain, create_graph):
     """Run every VJP from ``root`` down; return {leaf: (gradient, owned)}.
 
@@ -322,24 +336,30 @@ def _sweep(root, g, retain, create_graph):
                 "earlier backward; pass retain_graph=True to the first backward to run "
                 "it twice"
             )
-        args, kw, vjps = node._args, node._kw, node._op.vjps
+        op = node._op
+        args, kw, vjps = node._args, node._kw, op.vjps
         if create_graph:
             vals = args
             out = node
+            fused = None
         else:
             out = node.data
+            fused = op.fused
             # Kernels for this node's arrays: large ones go to the active backend.
             K = B if g.size >= big else _small
         # In a chain each node reaches one new parent while nothing else waits:
         # that parent is next, and the heap is skipped.
         fresh = None
         for i in node._needs:
-            gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
             parent = args[i]
+            if fused is not None and fused[i] is not None and _fused_into(
+                    K, fused[i], parent, g, out, vals, pending, shared, leaves):
+                continue
+            gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
             pdata = parent.data
             # (numpy scalars from 0-d results pass too: they have shape and dtype)
             if create_graph or gi.shape != pdata.shape or gi.dtype is not pdata.dtype:
-                gi = _fit(K, gi, pdata.shape, pdata.dtype, node._op, i)
+                gi = _fit(K, gi, pdata.shape, pdata.dtype, op, i)
             if parent._op is None:
                 # A leaf keeps an array only if no one else can see it: not the
                 # upstream gradient itself and not a view of another array.

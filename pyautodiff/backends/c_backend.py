@@ -183,6 +183,8 @@ for _name in ("neg", "abs", "square", "log", "log1p", "expm1"):
 # which evaluate in double to stay within 2 ulp: 0.5-0.8x at 10**6.
 for _name in ("sin", "cos", "tanh"):
     globals()[_name] = _unary(_name, dtypes=(_F64,))
+_BINARY_KERNELS = ("add", "sub", "mul", "div", "maximum", "minimum", "tanh_grad",
+                   "sigmoid_grad", "square_grad", "relu_grad")
 for _name in ("add", "sub", "div", "maximum", "minimum"):
     globals()[_name] = _binary(_name, CHEAP)
 _mul = _binary("mul", CHEAP)
@@ -223,6 +225,26 @@ def acc(dst, src):
         _acc[dst.dtype](dst.size, _buf(dst), _buf(src))
         return dst
     return numpy_backend.acc(dst, src)
+
+
+_acc_same = {k: _kernels(k + "_acc") for k in _BINARY_KERNELS}
+_acc_scalar = {k: _kernels(k + "_acc_scalar") for k in _BINARY_KERNELS}
+
+
+def acc_op(kernel, dst, x, y):
+    """dst += <kernel>(x, y) in one pass, for an engine-owned dst (see numpy's acc_op)."""
+    if (_ok(dst, CHEAP) and type(x) is _ndarray and x.shape == dst.shape
+            and x.dtype == dst.dtype and x.flags.c_contiguous
+            and not np.may_share_memory(dst, x)):
+        if (type(y) is _ndarray and y.shape == dst.shape and y.dtype == dst.dtype
+                and y.flags.c_contiguous and not np.may_share_memory(dst, y)):
+            _acc_same[kernel][dst.dtype](dst.size, _buf(dst), _buf(x), _buf(y))
+            return True
+        s = _scalar_of(y, x)
+        if s is not None:
+            _acc_scalar[kernel][dst.dtype](dst.size, _buf(dst), _buf(x), s)
+            return True
+    return numpy_backend.acc_op(kernel, dst, x, y)
 
 
 def sum(x, axis=None, keepdims=False):

@@ -14,6 +14,6 @@ BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
 # Fused backward formulas: one pass instead of a chain of temporaries.
 GRAD = ("tanh_grad", "sigmoid_grad", "square_grad", "relu_grad")
 REDUCE = ("sum", "vdot", "max", "min")
-OTHER = ("matmul", "where", "clip", "acc")
+OTHER = ("matmul", "where", "clip", "acc", "acc_op")
 
 KERNELS = UNARY + BINARY + GRAD + REDUCE + OTHER

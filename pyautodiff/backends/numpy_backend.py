@@ -90,3 +90,19 @@ def acc(dst, src):
     """dst += src in place; dst belongs to the engine. Returns dst."""
     dst += src
     return dst
+
+
+def acc_op(kernel, dst, x, y):
+    """dst += <kernel>(x, y) in place, if that sum has dst's shape and dtype.
+
+    Returns whether it did: else the caller computes the term and adds it itself.
+    Here the term is computed first, exactly as the caller would; a backend may
+    fuse the two passes.
+    """
+    if np.shape(x) != dst.shape or (np.ndim(y) and np.shape(y) != dst.shape):
+        return False
+    term = globals()[kernel](x, y)
+    if term.dtype != dst.dtype:
+        return False
+    dst += term
+    return True

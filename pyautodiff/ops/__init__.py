@@ -32,13 +32,14 @@ class Op:
     ``create_graph`` (so the backward pass is recorded).
     """
 
-    __slots__ = ("forward", "name", "nin", "vjps")
+    __slots__ = ("forward", "fused", "name", "nin", "vjps")
 
-    def __init__(self, name, forward, vjps, nin):
+    def __init__(self, name, forward, vjps, nin, fused=None):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.nin = nin
+        self.fused = fused
 
     def __call__(self, *args, **kw):
         # Parameters are checked too: harmless, and cheaper than slicing them off.
@@ -63,14 +64,18 @@ class _PerIndex:
         return functools.partial(self.vjp, i)
 
 
-def defop(vjp, nin=1, name=None, public=True):
+def defop(vjp, nin=1, name=None, public=True, fused=None):
     """Register the decorated forward ``f(B, *inputs, ...)`` as an op.
 
     ``vjp`` is one function per input (a tuple, or a single function for a
     one-input op); with ``nin=None`` the op takes any number of inputs and
-    ``vjp(i, K, g, out, *inputs)`` serves them all. Returns the public function
-    (the forward's signature without ``B``, always returning a Tensor), with
-    the op as its ``op`` attribute.
+    ``vjp(i, K, g, out, *inputs)`` serves them all. ``fused`` may say, per
+    input, that its VJP is the binary kernel ``(name, at)`` of ``g`` and the
+    forward result (``at=None``) or input ``at``: then, when the engine already
+    holds a gradient for that input, it adds the term in with ``B.acc_op`` in one
+    pass (tests check both ways agree). Returns the public function (the
+    forward's signature without ``B``, always returning a Tensor), with the op as
+    its ``op`` attribute.
     """
 
     def register(forward):
@@ -78,7 +83,7 @@ def defop(vjp, nin=1, name=None, public=True):
         vjps = _PerIndex(vjp) if nin is None else (vjp if isinstance(vjp, tuple) else (vjp,))
         if nin is not None and len(vjps) != nin:
             raise TypeError(f"defop {op_name}: {len(vjps)} VJPs for {nin} inputs")
-        op = Op(op_name, forward, vjps, nin)
+        op = Op(op_name, forward, vjps, nin, fused)
         REGISTRY[op_name] = op
         setattr(P, op_name, op)
         if not public:

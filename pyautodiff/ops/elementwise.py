@@ -52,7 +52,8 @@ def _scalar_times(K, g, other):
 
 
 @defop(vjp=(lambda K, g, out, x, y: K.mul(g, y) if x.ndim else _scalar_times(K, g, y),
-            lambda K, g, out, x, y: K.mul(g, x) if y.ndim else _scalar_times(K, g, x)), nin=2)
+            lambda K, g, out, x, y: K.mul(g, x) if y.ndim else _scalar_times(K, g, x)), nin=2,
+       fused=(("mul", 1), ("mul", 0)))
 def mul(B, x, y):
     """``x * y``, elementwise with broadcasting.
 
@@ -67,7 +68,8 @@ def mul(B, x, y):
 
 
 @defop(vjp=(lambda K, g, out, x, y: K.div(g, y),
-            lambda K, g, out, x, y: K.neg(K.div(K.mul(g, out), y))), nin=2)
+            lambda K, g, out, x, y: K.neg(K.div(K.mul(g, out), y))), nin=2,
+       fused=(("div", 1), None))
 def div(B, x, y):
     """``x / y``, elementwise with broadcasting.
 
@@ -164,7 +166,7 @@ def abs(B, x):
     return B.abs(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, out))
+@defop(vjp=lambda K, g, out, x: K.mul(g, out), fused=(("mul", None),))
 def exp(B, x):
     """``e ** x``.
 
@@ -177,7 +179,7 @@ def exp(B, x):
     return B.exp(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.div(g, x))
+@defop(vjp=lambda K, g, out, x: K.div(g, x), fused=(("div", 0),))
 def log(B, x):
     """The natural logarithm.
 
@@ -229,7 +231,7 @@ def sqrt(B, x):
     return B.sqrt(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.square_grad(g, x))
+@defop(vjp=lambda K, g, out, x: K.square_grad(g, x), fused=(("square_grad", 0),))
 def square(B, x):
     """``x * x``.
 
@@ -268,7 +270,7 @@ def cos(B, x):
     return B.cos(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.tanh_grad(g, out))
+@defop(vjp=lambda K, g, out, x: K.tanh_grad(g, out), fused=(("tanh_grad", None),))
 def tanh(B, x):
     """The hyperbolic tangent.
 
@@ -281,7 +283,7 @@ def tanh(B, x):
     return B.tanh(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.sigmoid_grad(g, out))
+@defop(vjp=lambda K, g, out, x: K.sigmoid_grad(g, out), fused=(("sigmoid_grad", None),))
 def sigmoid(B, x):
     """The logistic function ``1 / (1 + e ** -x)``, computed without overflow.
 
@@ -294,7 +296,7 @@ def sigmoid(B, x):
     return B.sigmoid(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.relu_grad(g, x))
+@defop(vjp=lambda K, g, out, x: K.relu_grad(g, x), fused=(("relu_grad", 0),))
 def relu(B, x):
     """``max(x, 0)``; the gradient at 0 is 0.
 
