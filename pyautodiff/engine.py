@@ -352,8 +352,9 @@ def _sweep(root, g, retain, create_graph):
         fresh = None
         for i in node._needs:
             parent = args[i]
-            if fused is not None and fused[i] is not None and _fused_into(
-                    K, fused[i], parent, g, out, vals, pending, shared, leaves):
+            if fused is not None and fused[i] is not None and (
+                    parent in leaves if parent._op is None else parent in pending
+            ) and _fused_into(K, fused[i], parent, g, out, vals, pending, shared, leaves):
                 continue
             gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
             pdata = parent.data
