@@ -25,6 +25,10 @@ if not ad.c_available():
     pytest.skip("the C core is not built and PYAUTODIFF_SKIP_C=1", allow_module_level=True)
 from pyautodiff.backends import c_backend
 
+# An exception in a buffer's release callback (run by the garbage collector) is
+# only printed by Python; here it fails the test.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+
 # The transcendentals are within 2 ulp of the true value on each side, so the
 # two backends may differ by a few ulp: these are API.md's parity tolerances.
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
@@ -202,6 +206,7 @@ def test_c_pool_buffers_are_reused_and_never_shared():
     np.testing.assert_allclose(view, expected, rtol=1e-12)
     np.testing.assert_allclose(b, -x)
     del view
+    assert any(c_backend._pool.values())  # a's buffer is back in the pool
     c = c_backend.sin(x)
     np.testing.assert_allclose(c, np.sin(x), rtol=1e-12, atol=1e-300)
     assert np.all(b == -x)

@@ -49,10 +49,12 @@ def _buf(a):
 
 # Outputs of at least POOL_MIN bytes come from a pool of recycled buffers: a
 # fresh one would be page-faulted in on first touch, at about a quarter of the
-# time the arithmetic takes (smaller ones are recycled by malloc already). A
-# buffer goes back to the pool when the last array viewing it dies; the pool
-# keeps at most POOL_MAX_BYTES of idle buffers and frees the rest.
-POOL_MIN = 1 << 20
+# time the arithmetic takes. (glibc returns freed memory at the top of its heap
+# to the system once a few hundred kB pile up, so even 10**5-element arrays
+# fault again every step; smaller ones stay in malloc's free lists.) A buffer
+# goes back to the pool when the last array viewing it dies; the pool keeps at
+# most POOL_MAX_BYTES of idle buffers and frees the rest.
+POOL_MIN = 1 << 18
 POOL_MAX_BYTES = 1 << 31
 _pool = {}  # nbytes -> [raw pointer, ...]
 _pooled = [0]  # idle bytes held
@@ -101,12 +103,22 @@ def _ok(a, scale=1):
             and a.flags.c_contiguous)
 
 
+def _poolable(a):
+    """Whether a result shaped like ``a`` is large enough to take a pooled buffer."""
+    return type(a) is _ndarray and a.nbytes >= POOL_MIN and a.dtype in _SUFFIX
+
+
 def _unary(name, scale=1, dtypes=(_F32, _F64)):
     fallback = getattr(numpy_backend, name)
+    # Where numpy's loop is used for a mid-sized array, it still writes into a
+    # recycled buffer, which saves the page faults of a fresh one.
+    ufunc = fallback if isinstance(fallback, np.ufunc) else None
     ks = {dt: k for dt, k in _kernels(name).items() if dt in dtypes}
 
     def kernel(x):
         if not _ok(x, scale) or x.dtype not in ks:
+            if ufunc is not None and _poolable(x):
+                return ufunc(x, out=_empty(x))
             return fallback(x)
         out = _empty(x)
         ks[x.dtype](x.size, _buf(out), _buf(x))
@@ -134,6 +146,7 @@ def _scalar_of(s, like):
 
 def _binary(name, scale=1, with_rscalar=True):
     fallback = getattr(numpy_backend, name)
+    ufunc = fallback if isinstance(fallback, np.ufunc) else None  # see _unary
     same, scal, rscal = _kernels(name), _kernels(name + "_scalar"), _kernels(name + "_rscalar")
     row, rrow = _kernels(name + "_row"), _kernels(name + "_rrow")
 
@@ -166,6 +179,13 @@ def _binary(name, scale=1, with_rscalar=True):
                 out = _empty(y)
                 rscal[dt](y.size, _buf(out), s, _buf(y))
                 return out
+        if ufunc is not None:
+            # numpy's loop into a recycled buffer, when the result is one operand's
+            # shape and dtype: same-shaped arrays, or an array and a Python number
+            for a, b in ((x, y), (y, x)):
+                if _poolable(a) and (type(b) is float or type(b) is int or (
+                        type(b) is _ndarray and b.shape == a.shape and b.dtype == a.dtype)):
+                    return ufunc(x, y, out=_empty(a))
         return fallback(x, y)
 
     kernel.__name__ = name
