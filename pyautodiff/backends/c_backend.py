@@ -4,7 +4,8 @@ Every call into C goes through the checks here first, because the kernels check
 nothing: both operands must be C-contiguous ndarrays of the same float dtype
 (``ffi.from_buffer`` does not look at dtypes: three float32 values would pass as
 one and a half doubles), shapes must be one of the patterns a kernel handles, and
-the output is always a fresh array. Anything else, and arrays smaller than
+a kernel's output is always a fresh array (``acc`` and ``acc_op`` write into an
+engine-owned one, never aliasing an input). Anything else, and arrays smaller than
 ``THRESHOLD`` elements, goes to the numpy kernel of the same name.
 """
 
