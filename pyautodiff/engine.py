@@ -298,15 +298,14 @@ def _fresh(a):
     return base is None or type(base) is not _ndarray
 
 
-def _fused_into(K, spec, parent, g, out, vals, pending, shared, leaves):
-    """Add a fused VJP term into the gradient already held for ``parent``, if the
-    engine owns one; returns whether it did."""
-    if parent._op is None:
-        entry = leaves.get(parent)
-        dst = entry[0] if entry is not None and entry[1] else None
+def _fused_into(K, spec, leaf, held, parent, g, out, vals, shared):
+    """Add a fused VJP term into the gradient ``held`` for ``parent``, if the engine
+    owns it; returns whether it did."""
+    if leaf:
+        dst = held[0] if held[1] else None
     else:
-        dst = pending.get(parent) if parent not in shared else None
-    if dst is None or type(dst) is not _ndarray:
+        dst = held if parent not in shared else None
+    if type(dst) is not _ndarray:
         return False
     kernel, at = spec
     return K.acc_op(kernel, dst, g, out if at is None else vals[at])
@@ -352,31 +351,31 @@ def _sweep(root, g, retain, create_graph):
         fresh = None
         for i in node._needs:
             parent = args[i]
-            if fused is not None and fused[i] is not None and (
-                    parent in leaves if parent._op is None else parent in pending
-            ) and _fused_into(K, fused[i], parent, g, out, vals, pending, shared, leaves):
+            leaf = parent._op is None
+            held = leaves.get(parent) if leaf else pending.get(parent)
+            if held is not None and fused is not None and fused[i] is not None and _fused_into(
+                    K, fused[i], leaf, held, parent, g, out, vals, shared):
                 continue
             gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
             pdata = parent.data
             # (numpy scalars from 0-d results pass too: they have shape and dtype)
             if create_graph or gi.shape != pdata.shape or gi.dtype is not pdata.dtype:
                 gi = _fit(K, gi, pdata.shape, pdata.dtype, op, i)
-            if parent._op is None:
+            if leaf:
                 # A leaf keeps an array only if no one else can see it: not the
                 # upstream gradient itself and not a view of another array.
-                entry = leaves.get(parent)
-                if entry is None:
+                if held is None:
                     leaves[parent] = (gi, gi is not g and _fresh(gi.data if create_graph else gi))
-                elif entry[1] and not create_graph:
-                    leaves[parent] = (K.acc(entry[0], gi), True)
+                elif held[1] and not create_graph:
+                    leaves[parent] = (K.acc(held[0], gi), True)
                 else:
-                    leaves[parent] = (K.add(entry[0], gi), True)
-            elif parent in pending:
+                    leaves[parent] = (K.add(held[0], gi), True)
+            elif held is not None:
                 if create_graph or parent in shared:
-                    pending[parent] = K.add(pending[parent], gi)
+                    pending[parent] = K.add(held, gi)
                     shared.discard(parent)
                 else:
-                    pending[parent] = K.acc(pending[parent], gi)
+                    pending[parent] = K.acc(held, gi)
             else:
                 pending[parent] = gi
                 if gi is g or not create_graph and type(gi.base) is _ndarray:
