@@ -15,8 +15,6 @@ from . import numpy_backend
 
 NAMES = ("c", "numpy")
 
-active = numpy_backend
-
 
 def _load_c():
     """The C backend module, or None (with one warning) when the compiled core did not load."""

@@ -219,14 +219,11 @@ def _is_broadcast_one(a, other):
 def mul(x, y):
     """``x * y``; where one side is 1.0 broadcast (the gradient of a sum), a read-only view
     of the other, since 1.0 * y is y to the bit (NaN, inf and -0.0 included)."""
-    if _is_broadcast_one(x, y):
-        y = y.view()
-        y.flags.writeable = False
-        return y
-    if _is_broadcast_one(y, x):
-        x = x.view()
-        x.flags.writeable = False
-        return x
+    for one, other in ((x, y), (y, x)):
+        if _is_broadcast_one(one, other):
+            view = other.view()
+            view.flags.writeable = False
+            return view
     return _mul(x, y)
 for _name in ("tanh_grad", "sigmoid_grad", "square_grad"):
     globals()[_name] = _binary(_name)
@@ -238,11 +235,16 @@ relu_grad = _binary("relu_grad", with_rscalar=False)
 _acc, _acc_rows, _sum = _kernels("acc"), _kernels("acc_rows"), _kernels("sum")
 
 
+def _reads_into(a, dst):
+    """Whether a kernel writing ``dst`` in place can read array ``a``: same shape and
+    dtype, contiguous, and no memory shared with ``dst``."""
+    return (type(a) is _ndarray and a.shape == dst.shape and a.dtype == dst.dtype
+            and a.flags.c_contiguous and not np.may_share_memory(dst, a))
+
+
 def acc(dst, src):
     """dst += src in place (dst belongs to the engine); returns dst."""
-    if (_ok(dst, CHEAP) and type(src) is _ndarray and src.shape == dst.shape
-            and src.dtype == dst.dtype and src.flags.c_contiguous
-            and not np.may_share_memory(dst, src)):
+    if _ok(dst, CHEAP) and _reads_into(src, dst):
         _acc[dst.dtype](dst.size, _buf(dst), _buf(src))
         return dst
     return numpy_backend.acc(dst, src)
@@ -254,11 +256,8 @@ _acc_scalar = {k: _kernels(k + "_acc_scalar") for k in _BINARY_KERNELS}
 
 def acc_op(kernel, dst, x, y):
     """dst += <kernel>(x, y) in one pass, for an engine-owned dst (see numpy's acc_op)."""
-    if (_ok(dst, CHEAP) and type(x) is _ndarray and x.shape == dst.shape
-            and x.dtype == dst.dtype and x.flags.c_contiguous
-            and not np.may_share_memory(dst, x)):
-        if (type(y) is _ndarray and y.shape == dst.shape and y.dtype == dst.dtype
-                and y.flags.c_contiguous and not np.may_share_memory(dst, y)):
+    if _ok(dst, CHEAP) and _reads_into(x, dst):
+        if _reads_into(y, dst):
             _acc_same[kernel][dst.dtype](dst.size, _buf(dst), _buf(x), _buf(y))
             return True
         s = _scalar_of(y, x)
