@@ -1,11 +1,11 @@
 """Recording the tape and running it backwards.
 
-A tensor made by a recorded op is its own graph node: it keeps the op, its
-inputs and a sequence number (see ``Tensor.__slots__``). Inputs are always
-recorded before the ops that use them, so descending sequence numbers are a
-topological order: ``backward`` pops nodes from a heap in that order, with no
-recursion and no sorting pass, and reaches each node only after every consumer
-has sent it its gradient.
+A tensor made by a recorded op points to its graph ``Node``: the op, the nodes
+(or leaf tensors) of its inputs, the arrays its VJPs read and a sequence number.
+Inputs are always recorded before the ops that use them, so descending sequence
+numbers are a topological order: ``backward`` pops nodes from a heap in that
+order, with no recursion and no sorting pass, and reaches each node only after
+every consumer has sent it its gradient.
 """
 
 import contextlib
@@ -36,20 +36,48 @@ _mode = _GradMode()
 
 # The indices of the inputs that want a gradient, for the one- and two-input fast paths.
 _ONLY_FIRST, _ONLY_SECOND, _BOTH = (0,), (1,), (0, 1)
+_NO_INPUT = (None,)  # what a one-input node keeps of an input its VJP does not read
 
 
-def _node(out, op, args, vals, kw, needs):
-    t = _new(Tensor)
-    t.data = out
+class Node:
+    """One recorded call: ``op`` applied to ``args`` (the inputs' nodes, leaf
+    tensors and constants) with parameters ``kw``. ``vals`` holds the input
+    arrays and ``out`` the result, each only if a VJP reads it (else None);
+    ``needs`` lists the inputs that want a gradient; ``shape`` and ``dtype`` are
+    the result's, for fitting the gradients sent to it."""
+
+    __slots__ = ("_args", "_kw", "_needs", "_op", "_out", "_seq", "_vals", "dtype", "shape")
+
+    def __repr__(self):
+        return f"<node {self._op.name} {self.shape} {self.dtype}>"
+
+
+_new_node = Node.__new__
+
+
+def _record(t, out, op, args, vals, kw, needs):
+    """Make ``t`` (holding ``out``) the result of a recorded call of ``op``."""
+    n = _new_node(Node)
+    n._op = op
+    n._args = args
+    keep = op.save_in
+    if keep is not None:  # (parameters after the inputs are always kept)
+        vals = tuple(v if k else None for v, k in zip(vals, keep)) + vals[len(keep):]
+    n._vals = vals
+    n._out = out if op.save_out else None
+    n._kw = kw
+    n._needs = needs
+    n._seq = _next_seq()
+    n.shape = out.shape
+    n.dtype = out.dtype
     t._rg = True
-    t._grad = None
-    t._op = op
-    t._args = args
-    t._vals = vals
-    t._kw = kw
-    t._needs = needs
-    t._seq = _next_seq()
+    t._node = n
     return t
+
+
+def _arg(a):
+    """What a node keeps of an input: a recorded result's node, else the object itself."""
+    return a._node or a if type(a) is Tensor or isinstance(a, Tensor) else a
 
 
 def _fail(op, vals, err):
@@ -79,16 +107,21 @@ def apply1(op, x):
     t = _new(Tensor)
     t.data = out
     t._grad = None
-    t._op = None
+    t._node = None
     if x._rg and _mode.enabled:
-        # Recording inline, not through _node(): this is the hottest path.
+        # Recording inline, not through _record(): this is the hottest path.
+        n = _new_node(Node)
+        n._op = op
+        n._args = (x._node or x,)
+        n._vals = (xd,) if op.save_in is None else _NO_INPUT
+        n._out = out if op.save_out else None
+        n._kw = None
+        n._needs = _ONLY_FIRST
+        n._seq = _next_seq()
+        n.shape = out.shape
+        n.dtype = out.dtype
         t._rg = True
-        t._op = op
-        t._args = (x,)
-        t._vals = (xd,)
-        t._kw = None
-        t._needs = _ONLY_FIRST
-        t._seq = _next_seq()
+        t._node = n
     else:
         t._rg = False
     return t
@@ -97,14 +130,17 @@ def apply1(op, x):
 def apply2(op, x, y):
     """Apply a two-input op with no parameters: the fast path of binary operators."""
     xr = yr = False
+    xa, ya = x, y  # what a node keeps: an input's node, a leaf tensor or a constant
     if type(x) is Tensor or isinstance(x, Tensor):
         xd = x.data
         xr = x._rg
+        xa = x._node or x
     else:
         xd = x if type(x) is float else operand(x, op.name)
     if type(y) is Tensor or isinstance(y, Tensor):
         yd = y.data
         yr = y._rg
+        ya = y._node or y
     else:
         yd = y if type(y) is float else operand(y, op.name)
     B = backends.active
@@ -120,15 +156,21 @@ def apply2(op, x, y):
     t = _new(Tensor)
     t.data = out
     t._grad = None
-    t._op = None
+    t._node = None
     if (xr or yr) and _mode.enabled:
+        n = _new_node(Node)
+        n._op = op
+        n._args = (xa, ya)
+        keep = op.save_in
+        n._vals = (xd, yd) if keep is None else (xd if keep[0] else None, yd if keep[1] else None)
+        n._out = out if op.save_out else None
+        n._kw = None
+        n._needs = _BOTH if xr and yr else _ONLY_FIRST if xr else _ONLY_SECOND
+        n._seq = _next_seq()
+        n.shape = out.shape
+        n.dtype = out.dtype
         t._rg = True
-        t._op = op
-        t._args = (x, y)
-        t._vals = (xd, yd)
-        t._kw = None
-        t._needs = _BOTH if xr and yr else _ONLY_FIRST if xr else _ONLY_SECOND
-        t._seq = _next_seq()
+        t._node = n
     else:
         t._rg = False
     return t
@@ -157,7 +199,8 @@ def apply(op, args, kw):
     if type(out) is not _ndarray:
         out = np.asarray(out)
     if needs and _mode.enabled:
-        return _node(out, op, args, tuple(vals), kw, tuple(needs))
+        t = _make(out)
+        return _record(t, out, op, tuple(_arg(a) for a in args), tuple(vals), kw, tuple(needs))
     return _make(out)
 
 
@@ -273,13 +316,13 @@ def backward(t, gradient=None, retain_graph=False, create_graph=False):
             "set requires_grad=True on an input"
         )
     g = _root_gradient(t, gradient, create_graph)
-    if t._op is None:
+    if t._node is None:
         leaves = {t: (g, False)}
     elif create_graph:
         with enable_grad():
-            leaves = _sweep(t, g, True, True)
+            leaves = _sweep(t._node, g, True, True)
     else:
-        leaves = _sweep(t, g, retain_graph, False)
+        leaves = _sweep(t._node, g, retain_graph, False)
     for leaf, (gi, owned) in leaves.items():
         # Every .grad gets storage of its own, as PyTorch's: a gradient shared
         # with another leaf or with the caller's array must be copied first.
@@ -289,6 +332,20 @@ def backward(t, gradient=None, retain_graph=False, create_graph=False):
             gi = _make(gi if owned and type(gi) is _ndarray else np.array(gi))
         old = leaf._grad
         leaf._grad = gi if old is None else old + gi
+
+
+def _recorded(a, value):
+    """Under ``create_graph``, what a VJP gets for a node's input or output: a tensor
+    of the saved ``value`` whose history is node ``a`` (or ``a`` itself, a leaf
+    tensor or constant; None if nothing was saved)."""
+    if type(a) is not Node:
+        return a
+    if value is None:
+        return None
+    t = _make(value)
+    t._rg = True
+    t._node = a
+    return t
 
 
 def _fresh(a):
@@ -338,11 +395,11 @@ def _sweep(root, g, retain, create_graph):
         op = node._op
         args, kw, vjps = node._args, node._kw, op.vjps
         if create_graph:
-            vals = args
-            out = node
+            vals = tuple(_recorded(a, v) for a, v in zip(args, vals))
+            out = _recorded(node, node._out)
             fused = None
         else:
-            out = node.data
+            out = node._out
             fused = op.fused
             # Kernels for this node's arrays: large ones go to the active backend.
             K = B if g.size >= big else _small
@@ -351,16 +408,17 @@ def _sweep(root, g, retain, create_graph):
         fresh = None
         for i in node._needs:
             parent = args[i]
-            leaf = parent._op is None
+            leaf = type(parent) is not Node
             held = leaves.get(parent) if leaf else pending.get(parent)
             if held is not None and fused is not None and fused[i] is not None and _fused_into(
                     K, fused[i], leaf, held, parent, g, out, vals, shared):
                 continue
             gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
-            pdata = parent.data
-            # (numpy scalars from 0-d results pass too: they have shape and dtype)
-            if create_graph or gi.shape != pdata.shape or gi.dtype is not pdata.dtype:
-                gi = _fit(K, gi, pdata.shape, pdata.dtype, op, i)
+            # The parent's shape and dtype: a node has them, a leaf's array too (as do
+            # numpy scalars from 0-d results, which gi may be).
+            meta = parent.data if leaf else parent
+            if create_graph or gi.shape != meta.shape or gi.dtype is not meta.dtype:
+                gi = _fit(K, gi, meta.shape, meta.dtype, op, i)
             if leaf:
                 # A leaf keeps an array only if no one else can see it: not the
                 # upstream gradient itself and not a view of another array.
@@ -385,7 +443,7 @@ def _sweep(root, g, retain, create_graph):
                 else:
                     push(heap, (-parent._seq, parent))
         if not retain:
-            node._args = node._vals = None
+            node._args = node._vals = node._out = None
         if fresh is not None:
             if heap:
                 push(heap, (-fresh._seq, fresh))

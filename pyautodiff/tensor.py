@@ -89,28 +89,16 @@ class Tensor:
     Tensor([2., 4., 6.], dtype=float64)
     """
 
-    # A result of a recorded op is its own graph node: ``_op`` made it from
-    # ``_args`` (Tensors and constants; ``_vals`` the same as arrays) with
-    # parameters ``_kw``; ``_needs`` lists the inputs that want a gradient and
-    # ``_seq`` orders nodes for the backward pass (see engine.py).
-    __slots__ = (
-        "__weakref__",
-        "_args",
-        "_grad",
-        "_kw",
-        "_needs",
-        "_op",
-        "_rg",
-        "_seq",
-        "_vals",
-        "data",
-    )
+    # A result of a recorded op points to its graph node ``_node`` (engine.Node),
+    # which keeps only what the backward pass needs: when the last Tensor of an
+    # intermediate result goes, its array goes too unless a VJP saved it.
+    __slots__ = ("__weakref__", "_grad", "_node", "_rg", "data")
     # numpy defers to our reflected operators (``np.ones(3) * x`` -> x.__rmul__).
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = as_array(data, "Tensor", dtype, copy=True)
-        self._op = None
+        self._node = None
         self._grad = None
         self._rg = False
         if requires_grad:
@@ -122,7 +110,7 @@ class Tensor:
         t = cls.__new__(cls)
         t.data = data
         t._rg = False
-        t._op = None
+        t._node = None
         t._grad = None
         return t
 
@@ -135,7 +123,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if self._op is not None:
+        if self._node is not None:
             raise RuntimeError(
                 "requires_grad: can only be set on leaf tensors; use detach() to get a leaf"
             )
@@ -149,7 +137,7 @@ class Tensor:
     @property
     def is_leaf(self):
         """True for tensors not produced by a recorded operation."""
-        return self._op is None
+        return self._node is None
 
     @property
     def grad(self):
@@ -170,7 +158,7 @@ class Tensor:
     @property
     def grad_fn(self):
         """The name of the op that made this tensor, or None for a leaf."""
-        return None if self._op is None else self._op.name
+        return None if self._node is None else self._node._op.name
 
     shape = property(lambda self: self.data.shape, doc="The shape, as numpy's.")
     ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
@@ -232,8 +220,8 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
         extra = f"dtype={self.data.dtype}"
-        if self._op is not None:
-            extra += f", grad_fn={self._op.name}"
+        if self._node is not None:
+            extra += f", grad_fn={self._node._op.name}"
         elif self._rg:
             extra += ", requires_grad=True"
         return f"Tensor({body}, {extra})"

@@ -298,6 +298,46 @@ def test_graph_tensors_collected_after_backward():
     assert all(r() is None for r in refs)
 
 
+def test_intermediate_array_freed_before_backward_when_no_vjp_reads_it():
+    # tanh's gradient reads its output, add's reads nothing: once the user drops
+    # ``u = 3x + 1`` its array can go at once, and the gradient is unchanged.
+    v = np.linspace(-1.0, 1.0, 7)
+    x = leaf(v)
+    u = x * 3.0 + 1.0
+    ref = weakref.ref(u.data)
+    y = ad.tanh(u)
+    del u
+    gc.collect()
+    assert ref() is None, "an intermediate no VJP reads is kept alive by the graph"
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3.0 / np.cosh(3.0 * v + 1.0) ** 2, rtol=1e-13)
+
+
+def test_intermediate_array_kept_while_a_vjp_reads_it():
+    # The control: mul's gradient reads both inputs, so ``u``'s array must stay.
+    v = np.linspace(-1.0, 1.0, 7)
+    x = leaf(v)
+    u = ad.sin(x)
+    ref = weakref.ref(u.data)
+    y = u * x
+    del u
+    gc.collect()
+    assert ref() is not None
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.cos(v) * v + np.sin(v), rtol=1e-13)
+
+
+@pytest.mark.parametrize("name,out,inputs", [
+    ("tanh", True, (False,)), ("exp", True, (False,)), ("log", False, None),
+    ("add", False, (False, False)), ("mul", False, None), ("div", True, (False, True)),
+    ("neg", False, (False,)),
+])
+def test_ops_keep_only_what_their_vjps_read(name, out, inputs):
+    # Read from the VJPs' code (ops/__init__.py: _saves); None means every input.
+    op = REGISTRY[name]
+    assert (op.save_out, op.save_in) == (out, inputs)
+
+
 # ----- user arrays are never mutated, gradients never alias ----------------------------------
 
 def test_input_arrays_never_mutated(rng):

@@ -14,6 +14,7 @@ from cases import CASE_IDS, OP_CASES
 
 import pyautodiff as ad
 from pyautodiff.backends import kernels
+from pyautodiff.engine import Node
 from pyautodiff.ops import REGISTRY
 
 # The primitives the issue names (fused backward kernels and scatter are internal).
@@ -43,30 +44,26 @@ TENSOR_METHODS = {
 }
 
 
-def _inputs(t):
-    """The tensors a recorded tensor was computed from (empty for a leaf).
+def _node(t):
+    """The engine's record of how ``t`` was made (None for a leaf).
 
-    Reads the engine's record; if its layout changes this returns nothing and the
-    coverage test below fails loudly rather than passing.
+    Reads the engine's layout; if it changes this returns None for every tensor
+    and the coverage test below fails loudly rather than passing.
     """
-    args = getattr(t, "_args", None)  # tensor-as-node layout
-    if args is None:
-        node = getattr(t, "_node", None)  # separate Node layout
-        args = getattr(node, "args", None) if node is not None else None
-    return [a for a in (args or ()) if isinstance(a, ad.Tensor)]
+    return getattr(t, "_node", None)
 
 
 def graph_op_names(roots):
     """The names of all ops recorded in the graphs that produced ``roots``."""
-    names, seen, stack = set(), set(), [r for r in roots if isinstance(r, ad.Tensor)]
+    names, seen = set(), set()
+    stack = [_node(r) for r in roots if isinstance(r, ad.Tensor)]
     while stack:
-        t = stack.pop()
-        if id(t) in seen:
+        n = stack.pop()
+        if n is None or id(n) in seen:
             continue
-        seen.add(id(t))
-        if t.grad_fn is not None:
-            names.add(t.grad_fn)
-        stack.extend(_inputs(t))
+        seen.add(id(n))
+        names.add(n._op.name)
+        stack.extend(a for a in n._args or () if isinstance(a, Node))
     return names
 
 

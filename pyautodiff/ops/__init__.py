@@ -10,6 +10,7 @@ records; VJPs use it (and operators and numpy-named methods, dual by nature)
 for what is not a kernel, such as reshaping.
 """
 
+import dis
 import functools
 import inspect
 import types
@@ -32,7 +33,7 @@ class Op:
     ``create_graph`` (so the backward pass is recorded).
     """
 
-    __slots__ = ("forward", "fused", "name", "nin", "vjps")
+    __slots__ = ("forward", "fused", "name", "nin", "save_in", "save_out", "vjps")
 
     def __init__(self, name, forward, vjps, nin, fused=None):
         self.name = name
@@ -40,6 +41,7 @@ class Op:
         self.vjps = vjps
         self.nin = nin
         self.fused = fused
+        self.save_out, self.save_in = _saves(vjps, nin, fused)
 
     def __call__(self, *args, **kw):
         # Parameters are checked too: harmless, and cheaper than slicing them off.
@@ -50,6 +52,46 @@ class Op:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def _reads(fn):
+    """The positional parameters ``fn`` reads (its body loads them), or None when
+    that cannot be told from its code (then every argument counts as read)."""
+    code = getattr(fn, "__code__", None)
+    if code is None or code.co_flags & inspect.CO_VARARGS:
+        return None
+    params = code.co_varnames[: code.co_argcount]
+    loaded = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname.startswith(("STORE_", "DELETE_")):
+            continue
+        loaded.update(ins.argval if type(ins.argval) is tuple else (ins.argval,))
+    return [p in loaded for p in params]
+
+
+def _saves(vjps, nin, fused):
+    """What the backward pass must keep of a call: ``(the output?, [input i?])``.
+
+    Read from the VJPs themselves (``vjp(K, g, out, *inputs)``): an input no VJP
+    reads, such as ``x`` for ``tanh`` (whose gradient uses the output), is not
+    kept, so an intermediate result is freed as soon as no one else holds it.
+    """
+    if nin is None:
+        return True, None
+    out, inputs = False, [False] * nin
+    for i, vjp in enumerate(vjps):
+        reads = _reads(vjp)
+        if reads is None or len(reads) < 3 + nin:
+            return True, None
+        out = out or reads[2]
+        inputs = [a or b for a, b in zip(inputs, reads[3:3 + nin])]
+        spec = fused and fused[i]
+        if spec:
+            if spec[1] is None:
+                out = True
+            else:
+                inputs[spec[1]] = True
+    return out, None if all(inputs) else tuple(inputs)
 
 
 class _PerIndex:
