@@ -212,6 +212,31 @@ double pyad_sum_f64(size_t n, const double *x);
 double pyad_vdot_f64(size_t n, const double *x, const double *y);
 void pyad_triad_f64(size_t n, double *a, const double *b, const double *c, double s);
 
+/* Fused programs (fuse.c): one pass over n elements runs several elementwise
+ * formulas, block by block in registers that stay in L1, so the intermediate
+ * arrays of a backward pass are never written to memory.
+ *   pyad_fuse_<dt>(n, prog, nins, arrays, scalars, sums)
+ * runs the nins instructions of prog on each block and writes the
+ * PYAD_FUSE_SUMS totals to sums; an instruction reads
+ * registers a and b (0 <= a, b < PYAD_FUSE_REGS) and writes register dst, except:
+ *   LOAD   dst <- arrays[a]         FILL  dst <- (T)scalars[a]
+ *   STORE  arrays[dst] <- a         SUM   sums[dst] += the sum of a (dst < PYAD_FUSE_SUMS)
+ * The binary ops are those of the binary kernels, with the same rounding.
+ * A STORE's array must not be read by any later LOAD; dst never equals a or b. */
+typedef struct { int op; int dst; int a; int b; } pyad_ins;
+enum {
+    PYAD_FUSE_REGS = 16, PYAD_FUSE_SUMS = 8,
+    PYAD_FUSE_LOAD = 0, PYAD_FUSE_FILL = 1, PYAD_FUSE_STORE = 2, PYAD_FUSE_SUM = 3,
+    PYAD_FUSE_NEG = 4, PYAD_FUSE_add = 5, PYAD_FUSE_sub = 6, PYAD_FUSE_mul = 7,
+    PYAD_FUSE_div = 8, PYAD_FUSE_maximum = 9, PYAD_FUSE_minimum = 10,
+    PYAD_FUSE_tanh_grad = 11, PYAD_FUSE_sigmoid_grad = 12, PYAD_FUSE_square_grad = 13,
+    PYAD_FUSE_relu_grad = 14
+};
+void pyad_fuse_f32(size_t n, const pyad_ins *prog, size_t nins, void *const *arrays,
+                   const double *scalars, double *sums);
+void pyad_fuse_f64(size_t n, const pyad_ins *prog, size_t nins, void *const *arrays,
+                   const double *scalars, double *sums);
+
 /* Buffers: 64-byte aligned, uninitialized; pyad_alloc returns NULL when out of
  * memory. The only functions here that allocate. */
 void *pyad_alloc(size_t nbytes);

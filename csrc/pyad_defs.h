@@ -39,6 +39,7 @@ typedef struct {
     double s;
     size_t cols;
     double *partials; /* one per part, for reductions */
+    const void *args; /* a kernel's own argument record (fuse.c) */
 } pyad_ctx;
 
 /* Does elements [start, start + len) of a kernel; `part` numbers the range. */

@@ -365,7 +365,8 @@ def _fused_into(K, spec, leaf, held, parent, g, out, vals, shared):
     if type(dst) is not _ndarray:
         return False
     kernel, at = spec
-    return K.acc_op(kernel, dst, g, out if at is None else vals[at])
+    other = out if at is None else at if type(at) is float else vals[at]
+    return K.acc_op(kernel, dst, g, other)
 
 
 def _sweep(root, g, retain, create_graph):
@@ -382,6 +383,8 @@ def _sweep(root, g, retain, create_graph):
     pop, push = heapq.heappop, heapq.heappush
     B = backends.active
     big = B.THRESHOLD
+    # The backend's kernels for a backward pass (the C backend's fuse elementwise formulas).
+    KB = getattr(B, "BACKWARD", B)
     K = P
     node = root
     while True:
@@ -402,7 +405,7 @@ def _sweep(root, g, retain, create_graph):
             out = node._out
             fused = op.fused
             # Kernels for this node's arrays: large ones go to the active backend.
-            K = B if g.size >= big else _small
+            K = KB if g.size >= big else _small
         # In a chain each node reaches one new parent while nothing else waits:
         # that parent is next, and the heap is skipped.
         fresh = None
@@ -453,6 +456,8 @@ def _sweep(root, g, retain, create_graph):
         elif heap:
             node = pop(heap)[1]
         else:
+            if KB is not B:
+                KB.settle(leaves)
             return leaves
         g = pending.pop(node)
 

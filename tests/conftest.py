@@ -22,7 +22,7 @@ SEED = 20240531
 
 
 def require_backend(name):
-    """Skip (or, with PYAUTODIFF_REQUIRE_C=1, fail) when backend ``name`` cannot run."""
+    """Fail (or, with PYAUTODIFF_SKIP_C=1, skip) when backend ``name`` cannot run."""
     if name == "c" and not ad.c_available():
         if REQUIRE_C:
             pytest.fail("the C core did not load (ad.c_available() is False); "
@@ -41,20 +41,22 @@ def backend(request):
 
 
 @contextlib.contextmanager
-def c_threshold(n):
-    """Send arrays of ``n`` or more elements to the C kernels (0: all, so small test
-    arrays exercise C rather than the numpy fallback)."""
+def c_threshold(n, fuse=True):
+    """Send arrays of ``n`` or more elements to the C kernels, and backward formulas
+    on them to fused programs (0: all, so small test arrays exercise C rather than
+    the numpy fallback); ``fuse=False`` keeps the backward pass on eager kernels."""
     if not ad.c_available():
         yield
         return
-    from pyautodiff.backends import c_backend
+    from pyautodiff.backends import c_backend, fused
 
-    before = c_backend.THRESHOLD
+    before = c_backend.THRESHOLD, fused.MIN_SIZE
     c_backend.THRESHOLD = n
+    fused.MIN_SIZE = n if fuse else 1 << 62
     try:
         yield
     finally:
-        c_backend.THRESHOLD = before
+        c_backend.THRESHOLD, fused.MIN_SIZE = before
 
 
 @pytest.fixture

@@ -318,3 +318,6 @@ def triad(a, b, c, s):
         raise ValueError("triad: a must be writable and share no memory with b or c")
     lib.pyad_triad_f64(a.size, _buf(a), _buf(b), _buf(c), float(s))
     return a
+
+# The kernels of the backward pass (engine._sweep): these, with elementwise formulas fused.
+from . import fused as BACKWARD  # noqa: F401  (it builds on the kernels above)

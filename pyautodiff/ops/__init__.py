@@ -89,7 +89,7 @@ def _saves(vjps, nin, fused):
         if spec:
             if spec[1] is None:
                 out = True
-            else:
+            elif type(spec[1]) is int:
                 inputs[spec[1]] = True
     return out, None if all(inputs) else tuple(inputs)
 
@@ -113,10 +113,11 @@ def defop(vjp, nin=1, name=None, public=True, fused=None):
     one-input op); with ``nin=None`` the op takes any number of inputs and
     ``vjp(i, K, g, out, *inputs)`` serves them all. ``fused`` may say, per
     input, that its VJP is the binary kernel ``(name, at)`` of ``g`` and the
-    forward result (``at=None``) or input ``at``: then, when the engine already
-    holds a gradient for that input, it adds the term in with ``B.acc_op`` in one
-    pass (tests check both ways agree). Returns the public function (the
-    forward's signature without ``B``, always returning a Tensor), with the op as
+    forward result (``at=None``), input ``at`` (an int) or the constant ``at`` (a
+    float: ``("mul", -1.0)`` for ``-g``): then, when the engine already holds a
+    gradient for that input, it adds the term in with ``B.acc_op`` in one pass
+    (tests check both ways agree). Returns the public function (the forward's
+    signature without ``B``, always returning a Tensor), with the op as
     its ``op`` attribute.
     """
 

@@ -30,7 +30,7 @@ def add(B, x, y):
     return B.add(x, y)
 
 
-@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(g)), nin=2)
+@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(g)), nin=2, fused=(None, ("mul", -1.0)))
 def sub(B, x, y):
     """``x - y``, elementwise with broadcasting.
 
@@ -140,7 +140,7 @@ def minimum(B, x, y):
     return B.minimum(x, y)
 
 
-@defop(vjp=lambda K, g, out, x: K.neg(g))
+@defop(vjp=lambda K, g, out, x: K.neg(g), fused=(("mul", -1.0),))
 def neg(B, x):
     """``-x``.
 

@@ -1,0 +1,381 @@
+"""The kernels of a backward pass on the C backend: elementwise formulas are fused.
+
+Most VJPs are elementwise products (``g * y``, ``g * (1 - y*y)``, ``-g``...), and
+eager kernels write each product to memory only for the next VJP to read it back.
+Here those kernels return a ``Lazy`` value instead, an expression over arrays and
+scalars. When an array is needed (by a kernel that is not elementwise, or at the
+end of the pass for the leaves' gradients), the pending expressions are compiled
+into one program for ``pyad_fuse_<dt>`` (csrc/fuse.c), which runs it block by
+block in L1: one pass over memory for the whole backward formula, sums of
+gradients over broadcast scalars included. The instructions are the binary
+kernels' own expressions, so every element rounds exactly as the eager kernels
+would round it; only sums differ in the order they add.
+
+The engine uses this module as ``c_backend.BACKWARD`` (see ``engine._sweep``) and
+calls ``settle`` on the leaves' gradients before it hands them out.
+"""
+
+import functools
+
+import numpy as np
+
+from . import c_backend as C
+from . import kernels
+from .c_backend import ffi, lib
+
+# Below this many elements the Python work of building and compiling expressions
+# (a few microseconds per formula) costs more than the memory passes it saves.
+MIN_SIZE = 1 << 16
+# A larger expression is computed at once, so programs stay small and never run
+# out of registers in the common case.
+MAX_NODES = 32
+REGS, SUMS = lib.PYAD_FUSE_REGS, lib.PYAD_FUSE_SUMS
+_OPCODE = {name: getattr(lib, f"PYAD_FUSE_{name}") for name in C._BINARY_KERNELS}
+_OPCODE["neg"] = lib.PYAD_FUSE_NEG
+_RUN = {C._F32: lib.pyad_fuse_f32, C._F64: lib.pyad_fuse_f64}
+_ndarray = np.ndarray
+
+
+class Lazy:
+    """An elementwise expression ``op(*args)`` of ``shape`` and ``dtype``, computed
+    on demand (``force``). ``args`` are Lazy values, contiguous arrays of the same
+    shape and dtype, or Python floats; ``op`` is a fusable kernel's name, or
+    ``"sum"`` (the sum of one Lazy argument, a size-1 result). ``into`` is an
+    engine-owned array the result may be written into (for ``acc``)."""
+
+    __slots__ = ("args", "dtype", "into", "nodes", "op", "shape", "size", "value")
+    base = None  # what engine._fresh reads: a result of its own
+
+    def __init__(self, op, args, shape, dtype, into=None):
+        self.op = op
+        self.args = args
+        self.shape = shape
+        self.dtype = dtype
+        self.size = 1 if op == "sum" else int(np.prod(shape))
+        self.into = into
+        self.value = None
+        nodes = 1  # (this module's sum is the kernel's)
+        for a in args:
+            if type(a) is Lazy and a.value is None:
+                nodes += a.nodes
+        self.nodes = nodes
+
+    ndim = property(lambda self: len(self.shape))
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+
+    def force(self):
+        """The value as an array (computed now if it was not)."""
+        if self.value is None:
+            _evaluate([self])
+        return self.value
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.force()
+        return a if dtype is None else a.astype(dtype)
+
+    def __getattr__(self, name):  # anything else an array has, on the value
+        return getattr(self.force(), name)
+
+    def reshape(self, *shape):
+        """A sum stays deferred under a reshape (``_fit`` reshapes it to the leaf's shape)."""
+        if self.op == "sum" and self.value is None:
+            shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+            if int(np.prod(shape)) == 1:
+                return Lazy("sum", self.args, tuple(shape), self.dtype)
+        return self.force().reshape(*shape)
+
+    def __repr__(self):
+        return f"<lazy {self.op} {self.shape} {self.dtype}>"
+
+
+def _on_value(name):
+    def method(self, *args):
+        return getattr(self.force(), name)(*args)
+
+    method.__name__ = name
+    return method
+
+
+# What a VJP may do to its gradient besides calling kernels (``z[index] = g``,
+# ``g.T @ x``...) it does to the value. (Not __eq__: Lazy values are dict keys.)
+for _name in ("__float__", "__int__", "__len__", "__iter__", "__getitem__", "__neg__",
+              "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+              "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__matmul__",
+              "__rmatmul__"):
+    setattr(Lazy, _name, _on_value(_name))
+
+
+def _real(a):
+    return a.force() if type(a) is Lazy else a
+
+
+def _big(a):
+    """Whether ``a`` gives an expression its shape: a Lazy value or a large array."""
+    return type(a) is Lazy or (type(a) is _ndarray and a.size >= MIN_SIZE and a.dtype in _RUN)
+
+
+def _operand(a, shape, dtype):
+    """``a`` as an argument of an expression of ``shape`` and ``dtype``: a Lazy value,
+    a contiguous array or a float (a scalar, or one value broadcast to ``shape``);
+    None when it cannot be one."""
+    if type(a) is Lazy:
+        if a.op == "sum":  # a finished sum is a scalar of the next pass
+            return a.force().item() if a.dtype == dtype else None
+        return a if a.shape == shape and a.dtype == dtype else None
+    if type(a) is _ndarray and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous:
+        return a
+    s = C._scalar_of(a, np.empty(0, dtype).reshape((0,) * len(shape))) if shape else None
+    if s is None and isinstance(a, (np.generic, _ndarray)) and a.dtype == dtype and (
+            a.shape == shape and a.size and not any(a.strides)):
+        s = a.flat[0].item()
+    return None if s is None else float(s)
+
+
+def _lazy(op, args, like):
+    """The Lazy ``op(*args)`` shaped like ``like``, or its value if it grew too big."""
+    out = Lazy(op, args, like.shape, like.dtype)
+    if out.nodes > MAX_NODES:
+        return out.force()
+    return out
+
+
+def _binary(name):
+    eager = getattr(C, name)
+
+    def kernel(x, y):
+        like = x if _big(x) else y if _big(y) else None
+        if like is not None:
+            a, b = _operand(x, like.shape, like.dtype), _operand(y, like.shape, like.dtype)
+            if a is not None and b is not None and not (name == "relu_grad" and type(a) is float):
+                if name == "mul" and (a == 1.0 if type(a) is float else b == 1.0 if type(b) is float
+                                      else False):
+                    # 1.0 * y is y to the bit: no work (the eager kernel returns a view)
+                    other = b if type(a) is float else a
+                    if type(other) is Lazy:
+                        return other
+                    return eager(x, y)
+                return _lazy(name, (a, b), like)
+        return eager(_real(x), _real(y))
+
+    kernel.__name__ = name
+    kernel.__doc__ = f"``{name}``, deferred into a fused program for large operands."
+    return kernel
+
+
+add, sub, mul, div = _binary("add"), _binary("sub"), _binary("mul"), _binary("div")
+maximum, minimum = _binary("maximum"), _binary("minimum")
+tanh_grad, sigmoid_grad = _binary("tanh_grad"), _binary("sigmoid_grad")
+square_grad, relu_grad = _binary("square_grad"), _binary("relu_grad")
+
+
+def neg(x):
+    """``-x``, deferred into a fused program for large operands."""
+    if _big(x):
+        a = _operand(x, x.shape, x.dtype)
+        if a is not None and type(a) is not float:
+            return _lazy("neg", (a,), x)
+    return C.neg(_real(x))
+
+
+def acc(dst, src):
+    """dst + src, where ``dst`` belongs to the engine: the sum is deferred and, when
+    ``dst`` is an array, later written into it."""
+    if type(dst) is not Lazy and type(src) is not Lazy:
+        return C.acc(dst, src)
+    like = dst if type(dst) is Lazy else src
+    a, b = _operand(dst, like.shape, like.dtype), _operand(src, like.shape, like.dtype)
+    if a is None or b is None or type(a) is float:
+        return C.acc(_real(dst), _real(src)) if type(dst) is _ndarray else add(dst, src)
+    out = _lazy("add", (a, b), like)
+    if type(out) is Lazy and type(a) is _ndarray:
+        out.into = a
+    return out
+
+
+def acc_op(kernel, dst, x, y):
+    """dst += <kernel>(x, y) in place when nothing is deferred (else the engine
+    computes the term and calls ``acc``)."""
+    if type(x) is Lazy or type(y) is Lazy:
+        return False
+    return C.acc_op(kernel, dst, x, y)
+
+
+def sum(x, axis=None, keepdims=False):
+    """The sum over all axes stays deferred (it joins the pass that computes ``x``)."""
+    if type(x) is Lazy and (axis is None or len(axis) == x.ndim):
+        return Lazy("sum", (x,), (1,) * x.ndim if keepdims else (), x.dtype)
+    return C.sum(_real(x), axis, keepdims)
+
+
+def vdot(x, y):
+    """The sum of ``x * y``, deferred like ``sum``."""
+    term = mul(x, y)
+    if type(term) is Lazy:
+        return Lazy("sum", (term,), (), term.dtype)
+    return C.vdot(_real(x), _real(y))
+
+
+def _computing(name):
+    eager = getattr(C, name)
+
+    @functools.wraps(eager)
+    def kernel(*args, **kw):
+        return eager(*[_real(a) for a in args], **{k: _real(v) for k, v in kw.items()})
+
+    return kernel
+
+
+for _name in kernels.KERNELS:
+    if _name not in globals():
+        globals()[_name] = _computing(_name)
+del _name
+
+
+def settle(leaves):
+    """Compute every deferred gradient in ``leaves`` ({leaf: (gradient, owned)}), in
+    as few passes as their sizes allow; a computed gradient is the engine's own."""
+    pending = [g for g, _ in leaves.values() if type(g) is Lazy and g.value is None]
+    if pending:
+        _evaluate(pending)
+    for leaf, (g, owned) in leaves.items():
+        if type(g) is Lazy:
+            leaves[leaf] = (g.value, True)
+
+
+# ----- compiling and running programs -------------------------------------------------------
+
+class _OutOfRegisters(Exception):
+    pass
+
+
+def _evaluate(sinks):
+    """Compute the Lazy ``sinks``: one program per element count and dtype."""
+    groups = {}
+    for s in sinks:
+        if s.value is None:
+            n = s.args[0].size if s.op == "sum" else s.size
+            groups.setdefault((n, s.dtype), []).append(s)
+    for (n, dtype), group in groups.items():
+        _run(group, n, dtype)
+
+
+def _run(sinks, n, dtype):
+    sums = [s for s in sinks if s.op == "sum"]
+    if len(sums) > SUMS:
+        _run(sinks[: len(sinks) // 2], n, dtype)
+        _run(sinks[len(sinks) // 2:], n, dtype)
+        return
+    try:
+        prog, arrays, scalars, outs = _compile(sinks, dtype)
+    except _OutOfRegisters:
+        if len(sinks) > 1:
+            half = len(sinks) // 2
+            _run(sinks[:half], n, dtype)
+            _run(sinks[half:], n, dtype)
+        else:
+            for a in sinks[0].args:  # compute the arguments first, then this one
+                if type(a) is Lazy:
+                    a.force()
+            _run(sinks, n, dtype)
+        return
+    bufs = [C._buf(a) for a in arrays]
+    totals = ffi.new("double[]", SUMS)
+    _RUN[dtype](n, ffi.new("pyad_ins[]", prog), len(prog), ffi.new("void *[]", bufs),
+                ffi.new("double[]", scalars or [0.0]), totals)
+    j = 0
+    for s in sinks:
+        if s.op == "sum":
+            s.value = np.array(totals[j], dtype=dtype).reshape(s.shape)
+            j += 1
+        else:
+            s.value = outs[s]
+        s.args = s.into = None  # the expression is not needed any more
+
+
+def _compile(sinks, dtype):
+    """The program computing ``sinks``: (instructions, arrays, scalars, {sink: output})."""
+    # Post-order of the expressions to compute (an explicit stack: a recursive
+    # closure would be a reference cycle keeping every array alive until gc runs).
+    order, uses, seen = [], {}, set()
+    for s in sinks:
+        stack = [(s, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for a in node.args:
+                if type(a) is float:
+                    continue
+                if type(a) is Lazy and a.value is None:
+                    stack.append((a, False))
+                    key = id(a)
+                else:
+                    key = id(a.value if type(a) is Lazy else a)
+                uses[key] = uses.get(key, 0) + 1
+        uses[id(s)] = uses.get(id(s), 0) + 1  # kept to the end, for its STORE
+    free = list(range(REGS - 1, -1, -1))
+    reg, index = {}, {}
+    prog, arrays, scalars = [], [], []
+
+    def alloc():
+        if not free:
+            raise _OutOfRegisters
+        return free.pop()
+
+    def operand(a):
+        if type(a) is float:
+            r = alloc()
+            prog.append((lib.PYAD_FUSE_FILL, r, len(scalars), 0))
+            scalars.append(a)
+            return r, None
+        if type(a) is Lazy and a.value is None:
+            return reg[id(a)], id(a)
+        arr = a.value if type(a) is Lazy else a
+        if type(arr) is not _ndarray or not arr.flags.c_contiguous or arr.dtype != dtype:
+            raise TypeError(f"fused: operand {type(arr).__name__} cannot be read in place")
+        key = id(arr)
+        if key not in reg:
+            reg[key] = alloc()
+            index[key] = len(arrays)
+            arrays.append(arr)
+            prog.append((lib.PYAD_FUSE_LOAD, reg[key], index[key], 0))
+        return reg[key], key
+
+    def release(r, key):
+        if key is None:
+            free.append(r)
+            return
+        uses[key] -= 1
+        if uses[key] == 0:
+            free.append(reg.pop(key))
+
+    nsum = 0
+    for node in order:
+        ops = [operand(a) for a in node.args]
+        if node.op == "sum":
+            prog.append((lib.PYAD_FUSE_SUM, nsum, ops[0][0], 0))
+            nsum += 1
+        else:
+            # the result's register is taken before the operands' are freed: dst
+            # never aliases an operand (the kernel's loops are restrict)
+            d = alloc()
+            prog.append((_OPCODE[node.op], d, ops[0][0], ops[-1][0]))
+            reg[id(node)] = d
+        for r, key in ops:
+            release(r, key)
+    outs = {}
+    for s in sinks:
+        if s.op == "sum":
+            continue
+        out = s.into
+        if out is None:  # (c_backend._empty reads only shape, dtype and nbytes)
+            out = C._empty(s) if s.nbytes >= C.POOL_MIN else np.empty(s.shape, dtype)
+        outs[s] = out
+        prog.append((lib.PYAD_FUSE_STORE, len(arrays), reg[id(s)], 0))
+        arrays.append(out)
+    return prog, arrays, scalars, outs
