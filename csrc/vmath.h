@@ -64,7 +64,7 @@
  *  log       0.85                 0.84
  *  log1p     0.83                 0.86
  *  expm1     1.36                 1.10
- *  tanh      1.41                 0.51
+ *  tanh      0.99                 0.51
  *  sigmoid   1.33                 1.35
  *  sin       0.82                 0.50
  *  cos       0.81                 0.50
@@ -532,7 +532,10 @@ static inline double pyad_vm_tanh_f64(double x)
 {
     /* e = expm1(2a) >= 0 as a hi+lo pair, tanh(a) = e/(e + 2): the errors of
      * e move numerator and denominator the same way; the quotient of the
-     * pairs is q + (el - q dl)/dh. */
+     * pairs is q + ((eh - q dh) + (el - q dl))/dh for any q near eh/dh:
+     * here q = eh * (1/dh), and the residual eh - q dh (exact where FMA
+     * contracts it) corrects q's two roundings (0.99 ulp measured, against
+     * 1.41 for q = eh/dh with the first residual left out). */
     double a = pyad_vm__min64(pyad_vm__abs64(x), 20.0);
     double kd, rlo, lo;
     uint64_t kb;
@@ -543,8 +546,9 @@ static inline double pyad_vm_tanh_f64(double x)
     double dh = eh + 2.0;                              /* TwoSum(eh, 2) */
     double bb = dh - eh;
     double dl = ((eh - (dh - bb)) + (2.0 - bb)) + el;
-    double q = eh / dh;
-    double z = q + (el - q * dl) / dh;
+    double rcp = 1.0 / dh;
+    double q = eh * rcp;
+    double z = q + ((eh - q * dh) + (el - q * dl)) * rcp;
     z = pyad_vm__signof64(z, x);
     return pyad_vm__sel64(a < 0x1p-28, x, z); /* NaN: z is NaN */
 }

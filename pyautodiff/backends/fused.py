@@ -16,6 +16,7 @@ calls ``settle`` on the leaves' gradients before it hands them out.
 """
 
 import functools
+import math
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Lazy:
         self.args = args
         self.shape = shape
         self.dtype = dtype
-        self.size = 1 if op == "sum" else int(np.prod(shape))
+        self.size = 1 if op == "sum" else math.prod(shape)
         self.into = into
         self.value = None
         nodes = 1  # (this module's sum is the kernel's)
@@ -80,7 +81,7 @@ class Lazy:
         """A sum stays deferred under a reshape (``_fit`` reshapes it to the leaf's shape)."""
         if self.op == "sum" and self.value is None:
             shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
-            if int(np.prod(shape)) == 1:
+            if math.prod(shape) == 1:
                 return Lazy("sum", self.args, tuple(shape), self.dtype)
         return self.force().reshape(*shape)
 
