@@ -13,20 +13,16 @@ PYAD_VM_SINCOS_MAX_F32 = 2^20 (float32), the range vmath.h guarantees; the C
 backend sends larger inputs to numpy.
 """
 
-import os
-
 import numpy as np
 import pytest
-
-REQUIRE_C = os.environ.get("PYAUTODIFF_REQUIRE_C", "0").strip() not in ("", "0")
+from conftest import REQUIRE_C
 
 try:
     from pyautodiff import _pyad_c
 except ImportError as exc:  # pragma: no cover - depends on the build
-    if REQUIRE_C:
-        raise AssertionError(
-            f"PYAUTODIFF_REQUIRE_C=1 but pyautodiff._pyad_c failed to import: {exc}"
-        )
+    if REQUIRE_C:  # as everywhere in the suite: see conftest.py, PYAUTODIFF_SKIP_C
+        raise AssertionError(f"the C core did not load ({exc}); set PYAUTODIFF_SKIP_C=1 "
+                             "to skip the C tests on such a machine") from exc
     pytest.skip(f"the C core is not built ({exc})", allow_module_level=True)
 
 ffi, lib = _pyad_c.ffi, _pyad_c.lib
