@@ -10,6 +10,19 @@
 - ``record_bandwidth(benchmark, nbytes)``: ``extra_info["GB_per_s"]`` from the median.
 - ``assert_close(actual, desired, rtol)``: relative comparison whose absolute floor scales with
   the reference's magnitude, so elements that cancel to near zero do not fail a correct result.
+- ``label(benchmark, variant, ops=None)``: what ``benchmarks/report.py`` reads (see below).
+
+Conventions the report relies on (``benchmarks/report.py``):
+
+- each benchmark names its row of the table with its pytest-benchmark ``group`` (for
+  example ``"elementwise 1e6 float64"``), one group per workload and size, every
+  variant of that workload in the same group;
+- each calls ``label(benchmark, variant)`` with its column: ``"c"`` and ``"numpy"``
+  (pyautodiff's two backends), the peers ``"torch"``, ``"autograd"``, ``"mygrad"``, and
+  ``"floor"`` for the hand-written numpy (or other) lower bound; ``ops=`` the number of
+  ops one call runs, when the row is to be read per op (the overhead chain);
+- memory-bound rows record their bytes per call (``record_bandwidth``); the C triad
+  calls ``label(benchmark, "c", probe=True)``: its GB/s is the machine's bandwidth.
 """
 
 import importlib
@@ -19,6 +32,7 @@ import pytest
 
 LARGE = 10**7
 LARGE_ROUNDS = 5
+VARIANTS = ("c", "numpy", "torch", "autograd", "mygrad", "floor")
 
 
 def peer(name):
@@ -27,6 +41,17 @@ def peer(name):
         return importlib.import_module(name)
     except Exception as e:  # noqa: BLE001  (ImportError, or a wheel whose libraries fail to load)
         pytest.skip(f"{name} is not importable ({type(e).__name__}: {e})")
+
+
+def label(benchmark, variant, ops=None, probe=False):
+    """Name the table column this benchmark times (one of ``VARIANTS``); ``ops``: ops per call
+    (the report shows time per op); ``probe``: this is the bandwidth probe (the C triad)."""
+    assert variant in VARIANTS, f"unknown variant {variant!r}: one of {VARIANTS}"
+    benchmark.extra_info["variant"] = variant
+    if ops is not None:
+        benchmark.extra_info["ops_per_call"] = int(ops)
+    if probe:
+        benchmark.extra_info["bandwidth_probe"] = True
 
 
 def skip_large_when_disabled(benchmark, n, limit=LARGE):
