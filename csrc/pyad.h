@@ -237,7 +237,8 @@ void pyad_fuse_f32(size_t n, const pyad_ins *prog, size_t nins, void *const *arr
 void pyad_fuse_f64(size_t n, const pyad_ins *prog, size_t nins, void *const *arrays,
                    const double *scalars, double *sums);
 
-/* Buffers: 64-byte aligned, uninitialized; pyad_alloc returns NULL when out of
- * memory. The only functions here that allocate. */
+/* Buffers: page-aligned (so 64-byte aligned), zero-filled on first touch by the
+ * OS; pyad_alloc returns NULL when out of memory, pyad_free takes the size
+ * pyad_alloc was given. The only functions here that allocate. */
 void *pyad_alloc(size_t nbytes);
-void pyad_free(void *p);
+void pyad_free(void *p, size_t nbytes);

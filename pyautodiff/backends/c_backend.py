@@ -70,7 +70,7 @@ def _recycle(nbytes, raw):
             _pool.setdefault(nbytes, []).append(raw)
             _pooled[0] += nbytes
             return
-    lib.pyad_free(raw)
+    lib.pyad_free(raw, nbytes)
 
 
 def _empty(x):
