@@ -10,6 +10,11 @@
   for ``s*c``, so it moves more than the nominal bytes; it is reported, not a floor).
   Nominal bytes: 3 * 8 * n (read b, read c, write a).
 
+Each workload and size is one table row, its pytest-benchmark group (``"accumulate dst += src
+1e6 float64"``, ``"bias gradient (N, 100) -> (100,) 1e7 float64"``, ``"triad 1e7 float64"``).
+The columns: ``c`` for the C kernels and ``numpy`` for numpy's own versions, which are exactly
+what pyautodiff's numpy backend runs. The C triad is labelled the bandwidth probe.
+
 ``extra_info["GB_per_s"]`` is the nominal bytes over the median time (when timed). The
 fraction of the machine's bandwidth that ``acc`` reaches is acc's GB/s over the C triad's
 GB/s at the same n, from one run.
@@ -24,7 +29,7 @@ Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
 
 import numpy as np
 import pytest
-from benchutil import assert_close, record_bandwidth
+from benchutil import assert_close, label, record_bandwidth
 
 import pyautodiff as ad
 
@@ -46,13 +51,14 @@ def _exp(n):
     return f"1e{len(str(n)) - 1}"
 
 
-def _cases(kind, variants, sizes=SIZES):
+def _cases(workload, variants, sizes=SIZES):
+    """One group per workload and size: the report's row, every variant in it."""
     return [
         pytest.param(
             n,
             v,
             id=f"{_exp(n)}-{v}",
-            marks=pytest.mark.benchmark(group=f"{kind}-{_exp(n)}-float64"),
+            marks=pytest.mark.benchmark(group=f"{workload} {_exp(n)} float64"),
         )
         for n in sizes
         for v in variants
@@ -73,8 +79,9 @@ def acc_kernel(variant):
     return lambda dst, src: np.add(dst, src, out=dst)
 
 
-@pytest.mark.parametrize("n, variant", _cases("acc", ["c", "numpy"]))
+@pytest.mark.parametrize("n, variant", _cases("accumulate dst += src", ["c", "numpy"]))
 def test_acc(benchmark, n, variant):
+    label(benchmark, variant)
     kernel = acc_kernel(variant)
     dst0, src = _arrays(n, 2)
 
@@ -97,8 +104,9 @@ def bias_kernel(variant):
     return lambda x: x.sum(axis=0)
 
 
-@pytest.mark.parametrize("n, variant", _cases("bias_grad", ["c", "numpy"]))
+@pytest.mark.parametrize("n, variant", _cases(f"bias gradient (N, {D}) -> ({D},)", ["c", "numpy"]))
 def test_bias_grad(benchmark, n, variant):
+    label(benchmark, variant)
     kernel = bias_kernel(variant)
     (flat,) = _arrays(n, 1)
     x = flat.reshape(n // D, D)
@@ -123,6 +131,7 @@ def triad_kernel(variant):
 
 @pytest.mark.parametrize("n, variant", _cases("triad", ["c", "numpy"], sizes=(10**7,)))
 def test_triad(benchmark, n, variant):
+    label(benchmark, variant, probe=variant == "c")
     kernel = triad_kernel(variant)
     b, c = _arrays(n, 2)
     a = np.zeros(n)

@@ -5,21 +5,30 @@ tensors with ``requires_grad``), eager, op by op. One timed call builds the grap
 the same leaves (their ``.grad`` cleared first, inside the call, as a training step's
 ``zero_grad`` would), runs forward, ``.sum()`` and ``.backward()``.
 
-Variants (``VARIANTS``; a peer that is not importable is skipped, never failed):
+Sizes (issue 4): ``x`` of 10^5, 10^6 and 10^7 elements, float64 and float32; each (size,
+dtype) is one table row, pytest-benchmark group ``"elementwise 1e6 float64"``.
+
+Variants, the row's columns (``VARIANTS``; a peer that is not importable is skipped, never
+failed):
 
 - ``c``, ``numpy``: pyautodiff on its C backend and on its pure-Python path;
 - ``torch``: PyTorch (default threads), the same formula on ``torch.tensor`` leaves;
-- ``numpy_hand``: the forward and backward written by hand on numpy arrays, no autodiff:
-  the floor for the pure-Python path.
+- ``autograd``: HIPS autograd, ``value_and_grad`` of the formula on ``autograd.numpy``
+  w.r.t. ``x``, ``a`` and ``b`` (it traces afresh on every call, as the others build afresh);
+- ``mygrad``: MyGrad, the formula on ``mygrad.tensor`` leaves, ``.backward()``;
+- ``floor``: the forward and backward written by hand on numpy arrays, no autodiff: the
+  lower bound for the pure-Python path.
 
+Every variant returns numpy values of the input's dtype (the three peers all keep float32).
 Before timing, every variant's value and three gradients are checked once against the
 closed-form derivatives evaluated in float64 (``reference``): rtol 1e-10 for float64 inputs,
 1e-4 for float32, with an absolute floor of rtol times the reference's magnitude (the largest
 |element| for ``dy/dx``; the sum of |terms| for the sums ``y``, ``dy/da``, ``dy/db``).
 
-To add a peer (issue 4: autograd, mygrad): write ``make_<peer>(x0, a0, b0)`` returning a
-``step()`` that returns ``(y, dy/dx, dy/da, dy/db)`` as numpy values, and add it to
-``VARIANTS``; ``formula`` takes the library's module, so the math stays the same text.
+To add a peer: write ``make_<peer>(x0, a0, b0)`` returning a ``step()`` that returns
+``(y, dy/dx, dy/da, dy/db)`` as numpy values, and add it to ``VARIANTS`` under its column
+name (one of ``benchutil.VARIANTS``); ``formula`` takes the library's module, so the math
+stays the same text.
 
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
           python -m pytest benchmarks/test_elementwise.py --benchmark-only
@@ -29,7 +38,7 @@ import functools
 
 import numpy as np
 import pytest
-from benchutil import assert_close, peer, run, skip_large_when_disabled
+from benchutil import assert_close, label, peer, run, skip_large_when_disabled
 
 import pyautodiff as ad
 
@@ -37,13 +46,9 @@ A0, B0 = 0.7, -0.3
 SEED = 20240601
 RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 
-# (n, dtype): the sizes of issue 4's elementwise row; float32 at 10^6.
-SIZES = [
-    (10**5, np.float64),
-    (10**6, np.float64),
-    (10**7, np.float64),
-    (10**6, np.float32),
-]
+# (n, dtype): issue 4's elementwise rows, "x of 10^5, 10^6 and 10^7 elements, float64 and
+# float32".
+SIZES = [(n, dtype) for dtype in (np.float64, np.float32) for n in (10**5, 10**6, 10**7)]
 
 
 def formula(m, x, a, b):
@@ -131,7 +136,40 @@ def make_torch(x0, a0, b0):
     return step
 
 
-def make_numpy_hand(x0, a0, b0):
+def make_autograd(x0, a0, b0):
+    autograd = peer("autograd")
+    anp = peer("autograd.numpy")
+    x, a, b = x0.copy(), a0.copy(), b0.copy()
+    # No leaves and no .grad to clear: autograd traces the function afresh on every call.
+    value_and_grad = autograd.value_and_grad(
+        lambda x, a, b: formula(anp, x, a, b), argnum=(0, 1, 2)
+    )
+
+    def step():
+        y, (gx, ga, gb) = value_and_grad(x, a, b)
+        return y, gx, ga, gb
+
+    return step
+
+
+def make_mygrad(x0, a0, b0):
+    mygrad = peer("mygrad")
+    # MyGrad's default memory guarding (arrays in a live graph made read-only) stays on: the
+    # peer is timed as its users get it.
+    x = mygrad.tensor(x0)
+    a = mygrad.tensor(a0)
+    b = mygrad.tensor(b0)
+
+    def step():
+        # MyGrad clears a tensor's .grad itself when the tensor enters a new operation.
+        y = formula(mygrad, x, a, b)
+        y.backward()
+        return y.data, x.grad, a.grad, b.grad
+
+    return step
+
+
+def make_floor(x0, a0, b0):
     x, a, b = x0.copy(), a0.copy(), b0.copy()
 
     def step():
@@ -155,22 +193,25 @@ VARIANTS = {
     "c": make_pyautodiff("c"),
     "numpy": make_pyautodiff("numpy"),
     "torch": make_torch,
-    "numpy_hand": make_numpy_hand,
+    "autograd": make_autograd,
+    "mygrad": make_mygrad,
+    "floor": make_floor,
 }
 
 
-def _label(n, dtype):
-    return f"1e{len(str(n)) - 1}-{np.dtype(dtype).name}"
+def _size(n, dtype):
+    return f"1e{len(str(n)) - 1} {np.dtype(dtype).name}"
 
 
-# One group per (size, dtype), so pytest-benchmark's table compares the variants side by side.
+# One group per (size, dtype): the report's row, and pytest-benchmark's table compares the
+# variants side by side.
 CASES = [
     pytest.param(
         n,
         dtype,
         variant,
-        id=f"{_label(n, dtype)}-{variant}",
-        marks=pytest.mark.benchmark(group=f"elementwise-{_label(n, dtype)}"),
+        id=f"{_size(n, dtype).replace(' ', '-')}-{variant}",
+        marks=pytest.mark.benchmark(group=f"elementwise {_size(n, dtype)}"),
     )
     for n, dtype in SIZES
     for variant in VARIANTS
@@ -179,6 +220,7 @@ CASES = [
 
 @pytest.mark.parametrize("n, dtype, variant", CASES)
 def test_elementwise(benchmark, n, dtype, variant):
+    label(benchmark, variant)
     skip_large_when_disabled(benchmark, n)
     x0, a0, b0, ref = inputs(n, dtype)
     step = VARIANTS[variant](x0, a0, b0)

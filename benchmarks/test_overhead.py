@@ -2,11 +2,23 @@
 
 On arrays this small the arithmetic is nearly free, so the time per op is what the library
 itself adds: building graph nodes, dispatching kernels, running VJPs and accumulating. One
-timed call is forward through the chain, ``.sum()``, and ``.backward()`` to the leaf ``x``;
-``extra_info["us_per_op"]`` is that time divided by the number of chain ops.
+timed call is forward through the chain, ``.sum()``, and the backward pass to the leaf ``x``;
+``extra_info["us_per_op"]`` is the median time of a call divided by the number of chain ops
+(the median, so a few rounds slowed by the garbage collector or the OS do not move it).
 
-``test_overhead_numpy_floor`` runs the same forward and backward written by hand on numpy
-arrays: the floor no autodiff library can go under.
+All variants are one table row, pytest-benchmark group ``"overhead (10,) chain of 100 ops"``,
+each labelled with its column and ``ops=N_OPS`` (the report shows time per op):
+
+- ``c``, ``numpy`` (``test_overhead_pyautodiff``): pyautodiff on its C backend and on its
+  pure-Python path;
+- ``torch``, ``autograd``, ``mygrad`` (``test_overhead_peer``): PyTorch and MyGrad on their
+  own tensors, ``.backward()``; HIPS autograd, ``grad`` of the chain on ``autograd.numpy``
+  (it traces the function afresh on every call, as the others build their graph afresh);
+- ``floor`` (``test_overhead_numpy_floor``): the same forward and backward written by hand on
+  numpy arrays: the floor no autodiff library on numpy can go under.
+
+A peer that is not importable is skipped, never failed. Every variant's gradient is checked
+once against central finite differences (``finite_difference_grad``) before timing.
 
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
           python -m pytest benchmarks/test_overhead.py --benchmark-only
@@ -14,6 +26,7 @@ Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
 
 import numpy as np
 import pytest
+from benchutil import label, median, peer
 
 import pyautodiff as ad
 
@@ -22,6 +35,7 @@ CYCLES = 20
 OPS_PER_CYCLE = 5  # h * c, + d, tanh, * SCALE, exp
 N_OPS = CYCLES * OPS_PER_CYCLE
 SCALE = 0.5
+GROUP = f"overhead ({SIZE},) chain of {N_OPS} ops"
 
 # c = 1 / SCALE and d = -c make h = 1 a fixed point of one cycle with derivative 1, so after
 # 100 ops the values stay O(1) and the gradient is neither vanishing nor exploding; that keeps
@@ -31,25 +45,23 @@ C0 = np.linspace(1.0 / SCALE - 0.05, 1.0 / SCALE + 0.05, SIZE)
 D0 = -C0
 
 
-def chain_numpy(x):
-    """Forward pass of the chain on plain numpy arrays."""
-    h = x
-    for _ in range(CYCLES):
-        h = np.exp(np.tanh(h * C0 + D0) * SCALE)
-    return h
-
-
-def chain_ad(x, c, d):
-    """Forward pass of the chain on tensors; return the output and the number of ops run."""
+def chain(m, x, c, d):
+    """Forward pass of the chain with the module ``m`` (numpy, pyautodiff, torch, ...), whose
+    tanh and exp take that library's arrays; return the output and the number of ops run."""
     h = x
     n_ops = 0
     for _ in range(CYCLES):
         h = h * c
         h = h + d
-        h = h.tanh()
-        h = (h * SCALE).exp()
+        h = m.tanh(h)
+        h = m.exp(h * SCALE)
         n_ops += OPS_PER_CYCLE
     return h, n_ops
+
+
+def chain_numpy(x):
+    """Forward pass of the chain on plain numpy arrays."""
+    return chain(np, x, C0, D0)[0]
 
 
 def numpy_forward_backward(x):
@@ -87,17 +99,30 @@ def finite_difference_grad(x, eps=1e-6):
     return grad
 
 
+def check(grad):
+    """The gradient a variant returned, against finite differences (float64 throughout)."""
+    grad = np.asarray(grad)
+    assert grad.dtype == np.float64 and grad.shape == X0.shape
+    np.testing.assert_allclose(grad, finite_difference_grad(X0), rtol=1e-6, atol=1e-9)
+
+
 def record_us_per_op(benchmark):
-    # With --benchmark-disable the function runs once and no stats are collected.
-    if benchmark.stats is not None:
-        benchmark.extra_info["us_per_op"] = benchmark.stats.stats.mean * 1e6 / N_OPS
+    t = median(benchmark)  # None under --benchmark-disable: ran once, no statistics
+    if t is not None:
+        benchmark.extra_info["us_per_op"] = t * 1e6 / N_OPS
 
 
-@pytest.mark.benchmark(group="overhead")
+# --- the variants --------------------------------------------------------------------------
+
+
+@pytest.mark.benchmark(group=GROUP)
 @pytest.mark.parametrize("backend", ["numpy", "c"])
 def test_overhead_pyautodiff(benchmark, backend):
+    label(benchmark, backend, ops=N_OPS)
     if backend == "c" and not ad.c_available():
-        pytest.skip("C core not built")
+        pytest.skip("pyautodiff's C core is not built")
+    assert chain(np, X0, C0, D0)[1] == N_OPS  # the chain and N_OPS describe the same ops
+    # The backend is chosen once around the whole test, so a timed call holds no switch.
     with ad.use_backend(backend):
         x = ad.tensor(X0.copy(), requires_grad=True)
         c = ad.tensor(C0)
@@ -105,24 +130,85 @@ def test_overhead_pyautodiff(benchmark, backend):
 
         def step():
             x.grad = None
-            out, _ = chain_ad(x, c, d)
+            out, _ = chain(ad, x, c, d)
             out.sum().backward()
             return x.grad
 
-        _, n_ops = chain_ad(x, c, d)
-        assert n_ops == N_OPS
-        grad = step()
-        np.testing.assert_allclose(grad.numpy(), finite_difference_grad(X0), rtol=1e-6, atol=1e-9)
+        check(step().numpy())  # once, before timing: a fast wrong answer cannot win
 
         grad = benchmark(step)
     assert grad.shape == X0.shape
     record_us_per_op(benchmark)
 
 
-@pytest.mark.benchmark(group="overhead")
+# make_<peer>() -> step() -> d(sum(chain(x)))/dx as a numpy array
+
+
+def make_torch():
+    torch = peer("torch")
+    x = torch.tensor(X0, requires_grad=True)
+    c = torch.tensor(C0)
+    d = torch.tensor(D0)
+
+    def step():
+        x.grad = None
+        out, _ = chain(torch, x, c, d)
+        out.sum().backward()
+        return x.grad.numpy()
+
+    return step
+
+
+def make_autograd():
+    autograd = peer("autograd")
+    anp = peer("autograd.numpy")
+    # The constants stay numpy arrays, as autograd's users write them; no .grad to clear:
+    # autograd traces the function afresh on every call.
+    grad = autograd.grad(lambda x: anp.sum(chain(anp, x, C0, D0)[0]))
+    x = X0.copy()
+
+    def step():
+        return grad(x)
+
+    return step
+
+
+def make_mygrad():
+    mygrad = peer("mygrad")
+    # MyGrad's default memory guarding (arrays in a live graph made read-only) stays on: the
+    # peer is timed as its users get it.
+    x = mygrad.tensor(X0)
+    c = mygrad.tensor(C0, constant=True)
+    d = mygrad.tensor(D0, constant=True)
+
+    def step():
+        # MyGrad clears x.grad itself when x enters a new operation.
+        out, _ = chain(mygrad, x, c, d)
+        out.sum().backward()
+        return x.grad
+
+    return step
+
+
+PEERS = {"torch": make_torch, "autograd": make_autograd, "mygrad": make_mygrad}
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize("variant", list(PEERS))
+def test_overhead_peer(benchmark, variant):
+    label(benchmark, variant, ops=N_OPS)
+    step = PEERS[variant]()
+    check(step())  # once, before timing
+
+    grad = benchmark(step)
+    assert grad.shape == X0.shape
+    record_us_per_op(benchmark)
+
+
+@pytest.mark.benchmark(group=GROUP)
 def test_overhead_numpy_floor(benchmark):
-    grad = numpy_forward_backward(X0)
-    np.testing.assert_allclose(grad, finite_difference_grad(X0), rtol=1e-6, atol=1e-9)
+    label(benchmark, "floor", ops=N_OPS)
+    check(numpy_forward_backward(X0))
 
     benchmark(numpy_forward_backward, X0)
     record_us_per_op(benchmark)
