@@ -182,10 +182,11 @@ def _binary(name, scale=1, with_rscalar=True):
                 return out
         if ufunc is not None:
             # numpy's loop into a recycled buffer, when the result is one operand's
-            # shape and dtype: same-shaped arrays, or an array and a Python number
+            # shape and dtype: same-shaped arrays, or an array and a Python number or
+            # a 0-d array of its dtype
             for a, b in ((x, y), (y, x)):
                 if _poolable(a) and (type(b) is float or type(b) is int or (
-                        type(b) is _ndarray and b.shape == a.shape and b.dtype == a.dtype)):
+                        type(b) is _ndarray and b.shape in (a.shape, ()) and b.dtype == a.dtype)):
                     return ufunc(x, y, out=_empty(a))
         return fallback(x, y)
 
