@@ -46,6 +46,6 @@ def test_report_table_ratios_come_from_the_medians(tmp_path):
     assert over["C"] == "2.80 us/op" and over["floor"] == "0.90 us/op"
     assert over["C / floor"] == "3.11x"
     acc = dict(zip(head, cells(lines, "acc 1e7")))
-    assert acc["C: % of bandwidth"] == "125%"  # 60 GB/s against the probe's 48
+    assert acc["C: GB/s, of bandwidth"] == "60.0 GB/s = 125%"  # against the probe's 48
     probe = dict(zip(head, cells(lines, "triad 1e7")))
-    assert probe["C: % of bandwidth"] == "48.0 GB/s (the probe)"
+    assert probe["C: GB/s, of bandwidth"] == "48.0 GB/s (the probe)"
