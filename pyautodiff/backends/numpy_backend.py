@@ -99,7 +99,9 @@ def acc_op(kernel, dst, x, y):
     Here the term is computed first, exactly as the caller would; a backend may
     fuse the two passes.
     """
-    if np.shape(x) != dst.shape or (np.ndim(y) and np.shape(y) != dst.shape):
+    shape = dst.shape
+    # (attribute reads: np.shape and np.ndim cost more than the kernel on small arrays)
+    if getattr(x, "shape", None) != shape or getattr(y, "shape", ()) not in (shape, ()):
         return False
     term = globals()[kernel](x, y)
     if term.dtype != dst.dtype:
