@@ -57,6 +57,9 @@ float64 = _np.float64
 
 __version__ = "0.1.0"
 
+# Last: the training modules build on everything above.
+from . import nn
+
 __all__ = [
     "Tensor",
     "abs",
@@ -92,6 +95,7 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "nn",
     "no_grad",
     "ones",
     "ones_like",

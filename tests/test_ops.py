@@ -197,6 +197,22 @@ def test_softmax_large_inputs_do_not_overflow(backend):
     np.testing.assert_allclose(x.grad.numpy(), [[0.25 * 0.75, -0.25 * 0.75]], rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_log_softmax_keeps_precision_for_large_logits(backend, dtype):
+    # x - logsumexp(x) would lose |max x| * eps (2e-5 relative in float32 at 1e4); the
+    # reference is the same formula shifted by the max, in float64 from the same inputs.
+    x = np.array([[1e4, 1e4, 1e4, -1e4], [3.0, -2.0, 1e4 - 1.0, 1e4]], dtype=dtype)
+    s = x.astype(np.float64) - x.max(axis=1, keepdims=True)
+    ref = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    got = ad.log_softmax(ad.Tensor(x, dtype=dtype), axis=1).numpy()
+    assert got.dtype == dtype
+    finite = np.isfinite(ref) & (ref > -50)
+    rtol = 2 * np.finfo(dtype).eps
+    np.testing.assert_allclose(got[finite], ref[finite], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ad.softmax(ad.Tensor(x, dtype=dtype), axis=1).numpy(),
+                               np.exp(ref), rtol=4 * np.finfo(dtype).eps, atol=1e-30)
+
+
 def test_log_softmax_large_inputs_do_not_overflow(backend):
     x = ad.Tensor([-1000.0, 0.0, 1000.0])
     np.testing.assert_allclose(ad.log_softmax(x).numpy(), [-2000.0, -1000.0, 0.0], rtol=1e-15)
