@@ -9,7 +9,7 @@ import os
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ["elementwise.c", "accumulate.c", "fuse.c", "memory.c", "threads.c"]
+SOURCES = ["elementwise.c", "accumulate.c", "fuse.c", "memory.c", "threads.c", "optim.c"]
 # -ffast-math is never used: NaN, inf and -0.0 must behave as in numpy.
 # -fno-math-errno only says nothing reads errno, so sqrt can be one instruction.
 CFLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fno-math-errno"]

@@ -237,6 +237,41 @@ void pyad_fuse_f32(size_t n, const pyad_ins *prog, size_t nins, void *const *arr
 void pyad_fuse_f64(size_t n, const pyad_ins *prog, size_t nins, void *const *arrays,
                    const double *scalars, double *sums);
 
+/* Optimizer steps (optim.c), in place on a parameter p of n elements, its
+ * gradient g and its state, all distinct arrays (the Python side checks):
+ *   pyad_sgd_<dt>(n, p, buf, g, lr, weight_decay, momentum, keep, flags)
+ *     g' = g + weight_decay * p                      if flags & PYAD_SGD_DECAY
+ *     buf = g' on the first step (PYAD_SGD_FIRST), else buf * momentum + keep * g'
+ *                                                    if flags & PYAD_SGD_MOMENTUM
+ *                                                    (keep = 1 - dampening; buf
+ *                                                    may be NULL without momentum)
+ *     d = g' + momentum * buf with PYAD_SGD_NESTEROV, else buf (or g' alone)
+ *     p = p - lr * d
+ *   pyad_adam_<dt>(n, p, exp_avg, exp_avg_sq, g, step_size, decay, lerp_coef,
+ *                  beta2, one_minus_beta2, bias_correction2_sqrt, eps, flags)
+ *     p = p * decay                 if flags & PYAD_ADAM_DECOUPLED (AdamW's 1 - lr * wd)
+ *     g' = g + decay * p            if flags & PYAD_ADAM_L2 (Adam's weight_decay)
+ *     exp_avg = exp_avg + lerp_coef * (g' - exp_avg)   with PYAD_ADAM_LERP_SMALL,
+ *             else g' + lerp_coef * (g' - exp_avg)     (torch's lerp: lerp_coef is
+ *                                                      w, or -(1 - w) for w >= 0.5)
+ *     exp_avg_sq = exp_avg_sq * beta2 + (one_minus_beta2 * g') * g'
+ *     p = p - (step_size * exp_avg) / (sqrt(exp_avg_sq) / bias_correction2_sqrt + eps)
+ * Each operation rounds on its own in <dt>, in this order, as numpy's do. */
+enum {
+    PYAD_SGD_DECAY = 1, PYAD_SGD_MOMENTUM = 2, PYAD_SGD_FIRST = 4, PYAD_SGD_NESTEROV = 8,
+    PYAD_ADAM_L2 = 1, PYAD_ADAM_DECOUPLED = 2, PYAD_ADAM_LERP_SMALL = 4
+};
+void pyad_sgd_f32(size_t n, float *p, float *buf, const float *g, float lr,
+                  float weight_decay, float momentum, float keep, int flags);
+void pyad_sgd_f64(size_t n, double *p, double *buf, const double *g, double lr,
+                  double weight_decay, double momentum, double keep, int flags);
+void pyad_adam_f32(size_t n, float *p, float *exp_avg, float *exp_avg_sq, const float *g,
+                   float step_size, float decay, float lerp_coef, float beta2,
+                   float one_minus_beta2, float bias_correction2_sqrt, float eps, int flags);
+void pyad_adam_f64(size_t n, double *p, double *exp_avg, double *exp_avg_sq, const double *g,
+                   double step_size, double decay, double lerp_coef, double beta2,
+                   double one_minus_beta2, double bias_correction2_sqrt, double eps, int flags);
+
 /* Buffers: page-aligned (so 64-byte aligned), zero-filled on first touch by the
  * OS; pyad_alloc returns NULL when out of memory, pyad_free takes the size
  * pyad_alloc was given. The only functions here that allocate. */

@@ -58,7 +58,7 @@ float64 = _np.float64
 __version__ = "0.1.0"
 
 # Last: the training modules build on everything above.
-from . import nn
+from . import nn, optim
 
 __all__ = [
     "Tensor",
@@ -99,6 +99,7 @@ __all__ = [
     "no_grad",
     "ones",
     "ones_like",
+    "optim",
     "pow",
     "rand",
     "randn",
