@@ -37,6 +37,9 @@ THRESHOLD = 4096
 # at 10**6).
 CHEAP = 64
 ROWS_MAX = 1 << 21
+# Row-broadcast kernels loop once per row: for narrow rows numpy's broadcasting loop
+# is faster (a (N, 1) + (1,) bias ran 40x slower row by row).
+ROW_MIN = 16
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _SUFFIX = {_F32: "f32", _F64: "f64"}
@@ -140,7 +143,8 @@ def _scalar_of(s, like):
     if type(s) is float or type(s) is int:
         return s
     if isinstance(s, (np.generic, _ndarray)) and s.dtype == like.dtype and (
-            s.shape == () or (s.shape == like.shape and not any(s.strides))):
+            s.shape == () or (s.shape == like.shape and not any(s.strides))
+            or (s.size == 1 and s.ndim <= like.ndim)):  # (1,) against (N, 1): a bias
         return s.flat[0].item() if s.shape else s.item()
     return None
 
@@ -159,7 +163,7 @@ def _binary(name, scale=1, with_rscalar=True):
                     out = _empty(x)
                     same[dt](x.size, _buf(out), _buf(x), _buf(y))
                     return out
-                if y.ndim == 1 and x.ndim >= 2 and x.shape[-1] == y.shape[0] and y.size:
+                if y.ndim == 1 and x.ndim >= 2 and x.shape[-1] == y.shape[0] and y.size >= ROW_MIN:
                     out = _empty(x)
                     row[dt](x.size // y.size, y.size, _buf(out), _buf(x), _buf(y))
                     return out
@@ -171,7 +175,8 @@ def _binary(name, scale=1, with_rscalar=True):
         elif _ok(y, scale):
             dt = y.dtype
             if (type(x) is _ndarray and x.dtype == dt and x.flags.c_contiguous
-                    and x.ndim == 1 and y.ndim >= 2 and y.shape[-1] == x.shape[0] and x.size):
+                    and x.ndim == 1 and y.ndim >= 2 and y.shape[-1] == x.shape[0]
+                    and x.size >= ROW_MIN):
                 out = _empty(y)
                 rrow[dt](y.size // x.size, x.size, _buf(out), _buf(x), _buf(y))
                 return out
