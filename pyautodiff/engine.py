@@ -20,6 +20,7 @@ from .backends import numpy_backend as _small
 from .tensor import Tensor, operand
 
 _ndarray = np.ndarray
+_F32 = np.dtype(np.float32)
 _new = Tensor.__new__
 _make = Tensor._make
 _next_seq = itertools.count().__next__
@@ -96,7 +97,7 @@ def apply1(op, x):
         return apply(op, (x,), None)
     xd = x.data
     B = backends.active
-    if xd.size < B.THRESHOLD:
+    if xd.size < B.THRESHOLD or xd.dtype is _F32 and xd.size < B.THRESHOLD_F32:
         B = _small
     try:
         out = op.forward(B, xd)
@@ -144,8 +145,10 @@ def apply2(op, x, y):
     else:
         yd = y if type(y) is float else operand(y, op.name)
     B = backends.active
-    if (xd.size if type(xd) is _ndarray else 0) < B.THRESHOLD and (
-            yd.size if type(yd) is _ndarray else 0) < B.THRESHOLD:
+    nx = xd.size if type(xd) is _ndarray else 0
+    ny = yd.size if type(yd) is _ndarray else 0
+    if nx < B.THRESHOLD and ny < B.THRESHOLD or (
+            (xd if nx >= ny else yd).dtype is _F32 and max(nx, ny) < B.THRESHOLD_F32):
         B = _small
     try:
         out = op.forward(B, xd, yd)
@@ -382,7 +385,7 @@ def _sweep(root, g, retain, create_graph):
     heap = []
     pop, push = heapq.heappop, heapq.heappush
     B = backends.active
-    big = B.THRESHOLD
+    big, big32 = B.THRESHOLD, B.THRESHOLD_F32
     # The backend's kernels for a backward pass (the C backend's fuse elementwise formulas).
     KB = getattr(B, "BACKWARD", B)
     K = P
@@ -405,7 +408,7 @@ def _sweep(root, g, retain, create_graph):
             out = node._out
             fused = op.fused
             # Kernels for this node's arrays: large ones go to the active backend.
-            K = KB if g.size >= big else _small
+            K = KB if g.size >= big and (g.dtype is not _F32 or g.size >= big32) else _small
         # In a chain each node reaches one new parent while nothing else waits:
         # that parent is next, and the heap is skipped.
         fresh = None

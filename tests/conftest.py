@@ -50,13 +50,13 @@ def c_threshold(n, fuse=True):
         return
     from pyautodiff.backends import c_backend, fused
 
-    before = c_backend.THRESHOLD, fused.MIN_SIZE
-    c_backend.THRESHOLD = n
+    before = c_backend.THRESHOLD, c_backend.THRESHOLD_F32, fused.MIN_SIZE
+    c_backend.THRESHOLD = c_backend.THRESHOLD_F32 = n
     fused.MIN_SIZE = n if fuse else 1 << 62
     try:
         yield
     finally:
-        c_backend.THRESHOLD, fused.MIN_SIZE = before
+        c_backend.THRESHOLD, c_backend.THRESHOLD_F32, fused.MIN_SIZE = before
 
 
 @pytest.fixture

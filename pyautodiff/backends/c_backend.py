@@ -31,6 +31,10 @@ ffi, lib = _pyad_c.ffi, _pyad_c.lib
 # Below this many elements numpy's per-call cost (about 0.4 us) beats ours
 # (buffer wrapping and the foreign call, about 2 us), whatever the arithmetic.
 THRESHOLD = 4096
+# float32 arrays below this many elements go to numpy too: numpy's float32 tanh, exp
+# and friends are AVX-512 loops as fast as ours, so what C adds (threads, buffers, the
+# fused backward's compiling) only costs there (measured: 10% slower at 10**5).
+THRESHOLD_F32 = 1 << 18
 # Loops that only move memory (add, mul, neg...) run as fast in numpy's AVX-512
 # loops as in ours on one thread; C wins only once its second thread joins in,
 # from 64 * THRESHOLD = 2**18 elements (measured: 0.85x numpy at 10**5, 1.2-1.8x

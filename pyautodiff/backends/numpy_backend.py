@@ -9,7 +9,7 @@ import numpy as np
 NAME = "numpy"
 # The engine sends arrays smaller than a backend's THRESHOLD to this backend;
 # here that is every size.
-THRESHOLD = 0
+THRESHOLD = THRESHOLD_F32 = 0
 
 neg = np.negative
 abs = np.absolute
