@@ -78,7 +78,9 @@ def _record(t, out, op, args, vals, kw, needs):
 
 def _arg(a):
     """What a node keeps of an input: a recorded result's node, else the object itself."""
-    return a._node or a if type(a) is Tensor or isinstance(a, Tensor) else a
+    if isinstance(a, Tensor):
+        return a._node or a
+    return a
 
 
 def _fail(op, vals, err):
@@ -148,7 +150,7 @@ def apply2(op, x, y):
     nx = xd.size if type(xd) is _ndarray else 0
     ny = yd.size if type(yd) is _ndarray else 0
     if nx < B.THRESHOLD and ny < B.THRESHOLD or (
-            (xd if nx >= ny else yd).dtype is _F32 and max(nx, ny) < B.THRESHOLD_F32):
+            max(nx, ny) < B.THRESHOLD_F32 and (xd if nx >= ny else yd).dtype is _F32):
         B = _small
     try:
         out = op.forward(B, xd, yd)
@@ -161,6 +163,7 @@ def apply2(op, x, y):
     t._grad = None
     t._node = None
     if (xr or yr) and _mode.enabled:
+        # Inline, as in apply1: binary operators are as hot.
         n = _new_node(Node)
         n._op = op
         n._args = (xa, ya)

@@ -776,3 +776,14 @@ def test_backward_accepts_tensor_and_number_gradients():
     s = leaf(2.0)
     (s * s).backward(gradient=0.5)
     assert s.grad.item() == 2.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_number_and_empty_tensor(dtype):
+    # A Python number against an empty array: the backend choice must not look for the
+    # number's dtype (it once did, on the numpy backend, and raised AttributeError).
+    x = ad.Tensor(np.empty(0, dtype), requires_grad=True)
+    for y in (2.0 * x, x * 2.0, 1.0 - x):
+        assert y.shape == (0,) and y.dtype == dtype
+    (2.0 * x).sum().backward()
+    assert x.grad.shape == (0,) and x.grad.dtype == dtype
