@@ -123,13 +123,20 @@ def _operand(a, shape, dtype):
         if a.op == "sum":  # a finished sum is a scalar of the next pass
             return a.force().item() if a.dtype == dtype else None
         return a if a.shape == shape and a.dtype == dtype else None
-    if type(a) is _ndarray and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous:
-        return a
-    s = C._scalar_of(a, np.empty(0, dtype).reshape((0,) * len(shape))) if shape else None
-    if s is None and isinstance(a, (np.generic, _ndarray)) and a.dtype == dtype and (
-            a.shape == shape and a.size and not any(a.strides)):
-        s = a.flat[0].item()
-    return None if s is None else float(s)
+    if type(a) is float or type(a) is int:  # (weak: it takes the expression's dtype)
+        return float(a)
+    if isinstance(a, np.generic):
+        return a.item() if a.dtype == dtype else None
+    if type(a) is not _ndarray or a.dtype != dtype:
+        return None
+    if a.shape == shape:
+        if a.flags.c_contiguous:
+            return a
+        if a.size and not any(a.strides):  # one value broadcast: a sum's gradient
+            return a.flat[0].item()
+    elif a.size == 1 and a.ndim <= len(shape):  # 0-d, or (1,) against (N, 1)
+        return a.item()
+    return None
 
 
 def _lazy(op, args, like):
@@ -148,13 +155,11 @@ def _binary(name):
         if like is not None:
             a, b = _operand(x, like.shape, like.dtype), _operand(y, like.shape, like.dtype)
             if a is not None and b is not None and not (name == "relu_grad" and type(a) is float):
-                if name == "mul" and (a == 1.0 if type(a) is float else b == 1.0 if type(b) is float
-                                      else False):
+                if name == "mul" and (a == 1.0 if type(a) is float
+                                      else type(b) is float and b == 1.0):
                     # 1.0 * y is y to the bit: no work (the eager kernel returns a view)
                     other = b if type(a) is float else a
-                    if type(other) is Lazy:
-                        return other
-                    return eager(x, y)
+                    return other if type(other) is Lazy else eager(x, y)
                 return _lazy(name, (a, b), like)
         return eager(_real(x), _real(y))
 
