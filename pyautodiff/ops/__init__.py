@@ -63,7 +63,9 @@ def _reads(fn):
     params = code.co_varnames[: code.co_argcount]
     loaded = set()
     for ins in dis.get_instructions(code):
-        if ins.opname.startswith(("STORE_", "DELETE_")):
+        # Only pure stores are skipped: fused forms such as 3.13's STORE_FAST_LOAD_FAST
+        # also load, and counting a name too many is safe (it is kept, not dropped).
+        if ins.opname in ("STORE_FAST", "DELETE_FAST", "STORE_DEREF", "DELETE_DEREF"):
             continue
         loaded.update(ins.argval if type(ins.argval) is tuple else (ins.argval,))
     return [p in loaded for p in params]
