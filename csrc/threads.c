@@ -13,6 +13,7 @@
  * finds the pool busy (another Python thread, with the GIL released) simply
  * runs its range alone.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -115,7 +116,15 @@ static void reset_after_fork(void) {
 }
 
 static void start_helpers(void) {
+    /* The CPUs this process may run on (taskset, a container's cpuset), not the
+     * machine's: a helper sharing the caller's only CPU spins against it (measured:
+     * 2.6x slower pinned to one CPU than with no helper at all). */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        cpus = CPU_COUNT(&allowed);
+#endif
     int want = cpus > 1 ? (int)(cpus - 1) : 0;
     if (want > PYAD_MAX_HELPERS)
         want = PYAD_MAX_HELPERS;

@@ -7,6 +7,9 @@ with an input, C kernel or numpy fallback, the result must be numpy's: float64
 within 1e-12 relative, float32 within 1e-5, and special values in the same places.
 """
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -337,3 +340,28 @@ def test_fused_accumulation_equals_the_vjp_then_add(name, backend_name, monkeypa
                     - f(ad.tensor(xv - h), ad.tensor(cv)).numpy()) / (2 * h)
     ok = np.abs(xv) > 1e-3  # away from the kinks of abs and relu
     np.testing.assert_allclose(fused[ok], num[ok], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_kernels_run_when_the_process_may_use_one_cpu():
+    # The pool sizes itself from the CPUs the process may use (here one: no helper
+    # thread); large kernels and the fused backward pass still compute correctly.
+    code = """
+import os
+os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+import numpy as np, pyautodiff as ad
+x0 = np.random.default_rng(0).standard_normal(10**6)
+x = ad.tensor(x0, requires_grad=True)
+y = ad.sum(ad.tanh(x * 0.7 - 0.3) * ad.exp(-x * x))
+y.backward()
+u = 0.7 * x0 - 0.3
+want = 0.7 * np.exp(-x0 ** 2) / np.cosh(u) ** 2 - 2 * x0 * np.tanh(u) * np.exp(-x0 ** 2)
+assert ad.get_backend() == "c"
+assert np.allclose(x.grad.numpy(), want, rtol=1e-12, atol=1e-14), "gradient"
+assert np.isclose(y.item(), np.sum(np.tanh(u) * np.exp(-x0 ** 2)), rtol=1e-12), "value"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
