@@ -10,7 +10,8 @@
 - ``record_bandwidth(benchmark, nbytes)``: ``extra_info["GB_per_s"]`` from the median.
 - ``assert_close(actual, desired, rtol)``: relative comparison whose absolute floor scales with
   the reference's magnitude, so elements that cancel to near zero do not fail a correct result.
-- ``label(benchmark, variant, ops=None)``: what ``benchmarks/report.py`` reads (see below).
+- ``label(benchmark, variant, ops=None)``: what ``benchmarks/report.py`` reads (see below);
+  ``variants(...)``: a workload's table of variants, in the report's column order.
 
 Conventions the report relies on (``benchmarks/report.py``):
 
@@ -41,6 +42,14 @@ def peer(name):
         return importlib.import_module(name)
     except Exception as e:  # noqa: BLE001  (ImportError, or a wheel whose libraries fail to load)
         pytest.skip(f"{name} is not importable ({type(e).__name__}: {e})")
+
+
+def variants(make_pyautodiff, torch, autograd, mygrad, floor):
+    """A workload's ``{variant: make}`` table in the report's column order: pyautodiff on
+    its two backends (``make_pyautodiff(backend)`` returns a ``make``), the peers' makes
+    and the floor's."""
+    return {"c": make_pyautodiff("c"), "numpy": make_pyautodiff("numpy"), "torch": torch,
+            "autograd": autograd, "mygrad": mygrad, "floor": floor}
 
 
 def label(benchmark, variant, ops=None, probe=False):

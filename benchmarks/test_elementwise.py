@@ -38,7 +38,7 @@ import functools
 
 import numpy as np
 import pytest
-from benchutil import assert_close, label, peer, run, skip_large_when_disabled
+from benchutil import assert_close, label, peer, run, skip_large_when_disabled, variants
 
 import pyautodiff as ad
 
@@ -189,14 +189,7 @@ def make_floor(x0, a0, b0):
     return step
 
 
-VARIANTS = {
-    "c": make_pyautodiff("c"),
-    "numpy": make_pyautodiff("numpy"),
-    "torch": make_torch,
-    "autograd": make_autograd,
-    "mygrad": make_mygrad,
-    "floor": make_floor,
-}
+VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
 
 
 def _size(n, dtype):

@@ -33,7 +33,7 @@ Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
 
 import numpy as np
 import pytest
-from benchutil import assert_close, label, peer
+from benchutil import assert_close, label, peer, variants
 
 import pyautodiff as ad
 
@@ -146,14 +146,7 @@ def make_floor(x0):
     return step
 
 
-VARIANTS = {
-    "c": make_pyautodiff("c"),
-    "numpy": make_pyautodiff("numpy"),
-    "torch": make_torch,
-    "autograd": make_autograd,
-    "mygrad": make_mygrad,
-    "floor": make_floor,
-}
+VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
 
 
 @pytest.mark.benchmark(group=GROUP)

@@ -35,6 +35,7 @@ from pyautodiff.__main__ import (
     default_lr,
     load_data,
     lstsq_fit,
+    missing_extra,
     print_comparison,
     select_backend,
 )
@@ -119,14 +120,11 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="PATH",
                         help="write a PNG of the loss curve and the fit (needs matplotlib)")
     args = parser.parse_args(argv)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401  (only checking, before a long run, that it is there)
-        except ImportError:
-            print("error: --plot needs matplotlib, which is not installed: "
-                  "pip install matplotlib (or: pip install 'pyautodiff[examples]')",
-                  file=sys.stderr)
-            return 2
+    # checked before a long run, not after it
+    error = args.plot and missing_extra("matplotlib", "matplotlib", "--plot")
+    if error:
+        print(error, file=sys.stderr)
+        return 2
     try:
         select_backend(args.backend)
         data = load_data(parser, args)

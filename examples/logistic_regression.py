@@ -22,7 +22,7 @@ import numpy as np
 
 import pyautodiff as ad
 from pyautodiff import nn, optim
-from pyautodiff.__main__ import Progress
+from pyautodiff.__main__ import Progress, missing_extra
 
 # Class centres 4.2 apart along the diagonal, unit-ish spread: a little overlap, so the best
 # boundary misclassifies a few percent of points and accuracy is high but not trivially 100%
@@ -127,14 +127,10 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="PATH",
                         help="write a PNG of the decision boundary (needs matplotlib)")
     args = parser.parse_args(argv)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401  (only checking that it is there, before training)
-        except ImportError:
-            print("error: --plot needs matplotlib, which is not installed: "
-                  "pip install matplotlib (or: pip install 'pyautodiff[examples]')",
-                  file=sys.stderr)
-            return 2
+    error = args.plot and missing_extra("matplotlib", "matplotlib", "--plot")
+    if error:  # checked before training, not after it
+        print(error, file=sys.stderr)
+        return 2
     if args.steps < 0 or args.samples < 2:
         parser.error("--steps must be >= 0 and --samples >= 2")
 

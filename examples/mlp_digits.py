@@ -21,7 +21,7 @@ import numpy as np
 
 import pyautodiff as ad
 from pyautodiff import nn, optim
-from pyautodiff.__main__ import Progress
+from pyautodiff.__main__ import Progress, missing_extra
 
 N_CLASSES = 10
 
@@ -112,13 +112,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if min(args.epochs, args.batch_size, args.hidden) < 1:
         parser.error("--epochs, --batch-size and --hidden must be at least 1")
-    try:
-        X_train, y_train, X_test, y_test = load(seed=args.seed, dtype=np.dtype(args.dtype))
-    except ImportError:
-        print("error: this example needs scikit-learn for its digits data, which is not "
-              "installed: pip install scikit-learn (or: pip install 'pyautodiff[examples]')",
-              file=sys.stderr)
+    error = missing_extra("sklearn", "scikit-learn", "this example's digits data")
+    if error:
+        print(error, file=sys.stderr)
         return 2
+    X_train, y_train, X_test, y_test = load(seed=args.seed, dtype=np.dtype(args.dtype))
 
     model = make_model(args.hidden, args.seed, np.dtype(args.dtype))
     print(f"digits: {len(X_train)} training and {len(X_test)} test images of 8x8 pixels; "

@@ -17,6 +17,7 @@ least-squares reference) are shared with ``examples/linear_regression.py``.
 
 import argparse
 import csv
+import importlib
 import io
 import math
 import os
@@ -685,6 +686,21 @@ def load_data(parser, args):
     data = make_demo_data(args.seed) if args.csv is None else load_csv(args.csv, args.target)
     check_fittable(data)
     return data
+
+
+def missing_extra(module, package, purpose):
+    """The error to print (then exit with status 2) when ``module``, part of the optional
+    ``examples`` extra, is not installed; None when it is. ``purpose`` says what needs it.
+
+    >>> missing_extra("numpy", "numpy", "--plot") is None
+    True
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return (f"error: {purpose} needs {package}, which is not installed: pip install "
+                f"{package} (or: pip install 'pyautodiff[examples]')")
+    return None
 
 
 def select_backend(name):
