@@ -23,8 +23,7 @@
 #define YS ((const T *)c->y + start)
 
 #define UNARY(name, expr, par_min)                                              \
-    PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,               \
-                                       const T *restrict xs) {                  \
+    PYAD_CLONES void LOOP(name)(size_t n, T *restrict out, const T *restrict xs) { \
         for (size_t i = 0; i < n; i++) {                                        \
             const T x = xs[i];                                                  \
             out[i] = (expr);                                                    \

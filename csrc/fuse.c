@@ -1,4 +1,4 @@
-/* Fused programs: the elementwise formulas of a backward pass run together,
+/* Fused programs: the elementwise formulas of a pass run together,
  * one block of PYAD_FUSE_BLOCK elements at a time, so only the inputs and the
  * final gradients cross memory (see pyad.h). The Python side (backends/fused.py)
  * builds and checks each program; this file only runs it. */
@@ -24,6 +24,12 @@ typedef struct {
             const T x = xs[i], y = ys[i];                                       \
             d[i] = (expr);                                                      \
         }                                                                       \
+        break;
+/* A unary op runs its kernel's own loop on the block: the same code, so the
+ * same bits (its polynomials may use FMA, which this file's binary ops may not). */
+#define FUSE_UNARY_CASE(name, expr, par)                                        \
+    case PYAD_FUSE_##name:                                                      \
+        LOOP(name)(m, d, xs);                                                   \
         break;
 
 #define FUSE                                                                    \
@@ -74,10 +80,7 @@ typedef struct {
                     sums[in.dst] += (double)s;                                  \
                     continue;                                                   \
                 }                                                               \
-                case PYAD_FUSE_NEG:                                             \
-                    for (size_t i = 0; i < m; i++)                              \
-                        d[i] = -xs[i];                                          \
-                    break;                                                      \
+                PYAD_UNARY_OPS(FUSE_UNARY_CASE)                                 \
                 PYAD_BINARY_OPS(FUSE_CASE)                                      \
                 default:                                                        \
                     continue;                                                   \

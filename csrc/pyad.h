@@ -221,16 +221,19 @@ void pyad_triad_f64(size_t n, double *a, const double *b, const double *c, doubl
  * registers a and b (0 <= a, b < PYAD_FUSE_REGS) and writes register dst, except:
  *   LOAD   dst <- arrays[a]         FILL  dst <- (T)scalars[a]
  *   STORE  arrays[dst] <- a         SUM   sums[dst] += the sum of a (dst < PYAD_FUSE_SUMS)
- * The binary ops are those of the binary kernels, with the same rounding.
+ * The unary ops (dst <- op(a)) and the binary ops (dst <- op(a, b)) are those of
+ * the unary and binary kernels, with the same rounding.
  * A STORE's array must not be read by any later LOAD; dst never equals a or b. */
 typedef struct { int op; int dst; int a; int b; } pyad_ins;
 enum {
     PYAD_FUSE_REGS = 16, PYAD_FUSE_SUMS = 8,
     PYAD_FUSE_LOAD = 0, PYAD_FUSE_FILL = 1, PYAD_FUSE_STORE = 2, PYAD_FUSE_SUM = 3,
-    PYAD_FUSE_NEG = 4, PYAD_FUSE_add = 5, PYAD_FUSE_sub = 6, PYAD_FUSE_mul = 7,
+    PYAD_FUSE_neg = 4, PYAD_FUSE_add = 5, PYAD_FUSE_sub = 6, PYAD_FUSE_mul = 7,
     PYAD_FUSE_div = 8, PYAD_FUSE_maximum = 9, PYAD_FUSE_minimum = 10,
     PYAD_FUSE_tanh_grad = 11, PYAD_FUSE_sigmoid_grad = 12, PYAD_FUSE_square_grad = 13,
-    PYAD_FUSE_relu_grad = 14
+    PYAD_FUSE_relu_grad = 14, PYAD_FUSE_abs = 15, PYAD_FUSE_exp = 16, PYAD_FUSE_log = 17,
+    PYAD_FUSE_log1p = 18, PYAD_FUSE_expm1 = 19, PYAD_FUSE_sqrt = 20, PYAD_FUSE_square = 21,
+    PYAD_FUSE_tanh = 22, PYAD_FUSE_sigmoid = 23, PYAD_FUSE_relu = 24, PYAD_FUSE_softplus = 25
 };
 void pyad_fuse_f32(size_t n, const pyad_ins *prog, size_t nins, void *const *arrays,
                    const double *scalars, double *sums);

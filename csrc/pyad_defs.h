@@ -88,6 +88,15 @@ void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx
     /* log(1 + e^x) as numpy's logaddexp(0, x): max(x, 0) + log1p(e^-|x|) */    \
     X(softplus, PYAD_MAX(x, (T)0) + VM(log1p)(VM(exp)(-M(fabs)(x))), PYAD_PAR_MIN_HEAVY)
 
+/* The serial loops of the unary kernels (elementwise.c), also run block by
+ * block by fused programs (fuse.c), so both round alike. */
+#define PYAD_UNARY_LOOP_DECL(name, expr, par_min)                              \
+    __attribute__((visibility("hidden"))) void name##_loop_f32(                 \
+        size_t n, float *restrict out, const float *restrict xs);               \
+    __attribute__((visibility("hidden"))) void name##_loop_f64(                 \
+        size_t n, double *restrict out, const double *restrict xs);
+PYAD_UNARY_OPS(PYAD_UNARY_LOOP_DECL)
+
 /* Unary kernels whose fast form holds on a limited range: X(name, fast, limit,
  * exact); elements with |x| beyond the limit (and NaN, inf) are redone with
  * libm's exact function. */

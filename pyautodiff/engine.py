@@ -12,12 +12,14 @@ import contextlib
 import heapq
 import itertools
 import threading
+import weakref
 
 import numpy as np
 
 from . import backends
 from .backends import numpy_backend as _small
-from .tensor import Tensor, operand
+from .backends.lazy import Lazy
+from .tensor import Tensor, _Deferred, _slot, operand
 
 _ndarray = np.ndarray
 _F32 = np.dtype(np.float32)
@@ -93,22 +95,54 @@ def _fail(op, vals, err):
     raise type(err)(f"{op.name}: {err} (inputs: {desc})") from None
 
 
+def _deferred(out):
+    """A tensor for the pending value ``out``."""
+    t = _new(_Deferred)
+    _slot.__set__(t, out)
+    out.owner = weakref.ref(t)
+    return t
+
+
+def _keep(n):
+    """Mark the pending values node ``n`` saved: the pass that computes them stores them."""
+    for v in n._vals:
+        if type(v) is Lazy:
+            v.keep = True
+    if type(n._out) is Lazy:
+        n._out.keep = True
+
+
 def apply1(op, x):
     """Apply a one-input op with no parameters: the fast path of unary operators."""
-    if type(x) is not Tensor and not isinstance(x, Tensor):
-        return apply(op, (x,), None)
-    xd = x.data
     B = backends.active
-    if xd.size < B.THRESHOLD or xd.dtype is _F32 and xd.size < B.THRESHOLD_F32:
+    if type(x) is Tensor:
+        xd = x.data
+    elif type(x) is _Deferred and op.defers and B.FORWARD is not None:
+        xd = x._pending()
+    elif isinstance(x, Tensor):
+        xd = x.data  # (a pending value is computed here: this op cannot take it)
+    else:
+        return apply(op, (x,), None)
+    lazy = False
+    if type(xd) is Lazy:
+        B, lazy = B.FORWARD, True
+    elif xd.size < B.THRESHOLD or xd.dtype is _F32 and xd.size < B.THRESHOLD_F32:
         B = _small
+    elif op.defers and B.FORWARD is not None and xd.size >= B.FORWARD.MIN_SIZE:
+        B, lazy = B.FORWARD, True
     try:
         out = op.forward(B, xd)
     except (ValueError, TypeError) as e:
         _fail(op, (xd,), e)
-    if type(out) is not _ndarray:
+    if type(out) is _ndarray:
+        t = _new(Tensor)
+        t.data = out
+    elif type(out) is Lazy:
+        t = _deferred(out)
+    else:
         out = np.asarray(out)
-    t = _new(Tensor)
-    t.data = out
+        t = _new(Tensor)
+        t.data = out
     t._grad = None
     t._node = None
     if x._rg and _mode.enabled:
@@ -123,6 +157,8 @@ def apply1(op, x):
         n._seq = _next_seq()
         n.shape = out.shape
         n.dtype = out.dtype
+        if lazy:
+            _keep(n)
         t._rg = True
         t._node = n
     else:
@@ -132,34 +168,45 @@ def apply1(op, x):
 
 def apply2(op, x, y):
     """Apply a two-input op with no parameters: the fast path of binary operators."""
+    B = backends.active
     xr = yr = False
     xa, ya = x, y  # what a node keeps: an input's node, a leaf tensor or a constant
     if type(x) is Tensor or isinstance(x, Tensor):
-        xd = x.data
+        xd = x._pending() if type(x) is _Deferred and op.defers and B.FORWARD else x.data
         xr = x._rg
         xa = x._node or x
     else:
         xd = x if type(x) is float else operand(x, op.name)
     if type(y) is Tensor or isinstance(y, Tensor):
-        yd = y.data
+        yd = y._pending() if type(y) is _Deferred and op.defers and B.FORWARD else y.data
         yr = y._rg
         ya = y._node or y
     else:
         yd = y if type(y) is float else operand(y, op.name)
-    B = backends.active
-    nx = xd.size if type(xd) is _ndarray else 0
-    ny = yd.size if type(yd) is _ndarray else 0
-    if nx < B.THRESHOLD and ny < B.THRESHOLD or (
-            max(nx, ny) < B.THRESHOLD_F32 and (xd if nx >= ny else yd).dtype is _F32):
-        B = _small
+    lazy = False
+    if type(xd) is Lazy or type(yd) is Lazy:
+        B, lazy = B.FORWARD, True
+    else:
+        nx = xd.size if type(xd) is _ndarray else 0
+        ny = yd.size if type(yd) is _ndarray else 0
+        if nx < B.THRESHOLD and ny < B.THRESHOLD or (
+                max(nx, ny) < B.THRESHOLD_F32 and (xd if nx >= ny else yd).dtype is _F32):
+            B = _small
+        elif op.defers and B.FORWARD is not None and max(nx, ny) >= B.FORWARD.MIN_SIZE:
+            B, lazy = B.FORWARD, True
     try:
         out = op.forward(B, xd, yd)
     except (ValueError, TypeError) as e:
         _fail(op, (xd, yd), e)
-    if type(out) is not _ndarray:
+    if type(out) is _ndarray:
+        t = _new(Tensor)
+        t.data = out
+    elif type(out) is Lazy:
+        t = _deferred(out)
+    else:
         out = np.asarray(out)
-    t = _new(Tensor)
-    t.data = out
+        t = _new(Tensor)
+        t.data = out
     t._grad = None
     t._node = None
     if (xr or yr) and _mode.enabled:
@@ -175,6 +222,8 @@ def apply2(op, x, y):
         n._seq = _next_seq()
         n.shape = out.shape
         n.dtype = out.dtype
+        if lazy:
+            _keep(n)
         t._rg = True
         t._node = n
     else:

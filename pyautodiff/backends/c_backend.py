@@ -329,5 +329,8 @@ def triad(a, b, c, s):
     lib.pyad_triad_f64(a.size, _buf(a), _buf(b), _buf(c), float(s))
     return a
 
-# The kernels of the backward pass (engine._sweep): these, with elementwise formulas fused.
-from . import fused as BACKWARD  # noqa: F401  (it builds on the kernels above)
+# The kernels of the backward pass (engine._sweep): these, with elementwise formulas fused;
+# and of the forward pass on large arrays: chains of elementwise ops deferred and fused.
+from . import fused as BACKWARD  # (last: it builds on the kernels above)
+
+FORWARD = BACKWARD.FORWARD

@@ -16,13 +16,13 @@ calls ``settle`` on the leaves' gradients before it hands them out.
 """
 
 import functools
-import math
 
 import numpy as np
 
 from . import c_backend as C
 from . import kernels
 from .c_backend import ffi, lib
+from .lazy import Lazy
 
 # Below this many elements the Python work of building and compiling expressions
 # (a few microseconds per formula) costs more than the memory passes it saves.
@@ -31,79 +31,13 @@ MIN_SIZE = 1 << 16
 # out of registers in the common case.
 MAX_NODES = 32
 REGS, SUMS = lib.PYAD_FUSE_REGS, lib.PYAD_FUSE_SUMS
-_OPCODE = {name: getattr(lib, f"PYAD_FUSE_{name}") for name in C._BINARY_KERNELS}
-_OPCODE["neg"] = lib.PYAD_FUSE_NEG
+# The unary kernels the programs run (sin and cos are not among them: beyond their fast
+# range they call libm, element by element).
+_UNARY = ("neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "square", "tanh", "sigmoid",
+          "relu", "softplus")
+_OPCODE = {name: getattr(lib, f"PYAD_FUSE_{name}") for name in C._BINARY_KERNELS + _UNARY}
 _RUN = {C._F32: lib.pyad_fuse_f32, C._F64: lib.pyad_fuse_f64}
 _ndarray = np.ndarray
-
-
-class Lazy:
-    """An elementwise expression ``op(*args)`` of ``shape`` and ``dtype``, computed
-    on demand (``force``). ``args`` are Lazy values, contiguous arrays of the same
-    shape and dtype, or Python floats; ``op`` is a fusable kernel's name, or
-    ``"sum"`` (the sum of one Lazy argument, a size-1 result). ``into`` is an
-    engine-owned array the result may be written into (for ``acc``)."""
-
-    __slots__ = ("args", "dtype", "into", "nodes", "op", "shape", "size", "value")
-    base = None  # what engine._fresh reads: a result of its own
-
-    def __init__(self, op, args, shape, dtype, into=None):
-        self.op = op
-        self.args = args
-        self.shape = shape
-        self.dtype = dtype
-        self.size = 1 if op == "sum" else math.prod(shape)
-        self.into = into
-        self.value = None
-        nodes = 1  # (this module's sum is the kernel's)
-        for a in args:
-            if type(a) is Lazy and a.value is None:
-                nodes += a.nodes
-        self.nodes = nodes
-
-    ndim = property(lambda self: len(self.shape))
-    nbytes = property(lambda self: self.size * self.dtype.itemsize)
-
-    def force(self):
-        """The value as an array (computed now if it was not)."""
-        if self.value is None:
-            _evaluate([self])
-        return self.value
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.force()
-        return a if dtype is None else a.astype(dtype)
-
-    def __getattr__(self, name):  # anything else an array has, on the value
-        return getattr(self.force(), name)
-
-    def reshape(self, *shape):
-        """A sum stays deferred under a reshape (``_fit`` reshapes it to the leaf's shape)."""
-        if self.op == "sum" and self.value is None:
-            shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
-            if math.prod(shape) == 1:
-                return Lazy("sum", self.args, tuple(shape), self.dtype)
-        return self.force().reshape(*shape)
-
-    def __repr__(self):
-        return f"<lazy {self.op} {self.shape} {self.dtype}>"
-
-
-def _on_value(name):
-    def method(self, *args):
-        return getattr(self.force(), name)(*args)
-
-    method.__name__ = name
-    return method
-
-
-# What a VJP may do to its gradient besides calling kernels (``z[index] = g``,
-# ``g.T @ x``...) it does to the value. (Not __eq__: Lazy values are dict keys.)
-for _name in ("__float__", "__int__", "__len__", "__iter__", "__getitem__", "__neg__",
-              "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
-              "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__matmul__",
-              "__rmatmul__"):
-    setattr(Lazy, _name, _on_value(_name))
 
 
 def _real(a):
@@ -174,13 +108,23 @@ tanh_grad, sigmoid_grad = _binary("tanh_grad"), _binary("sigmoid_grad")
 square_grad, relu_grad = _binary("square_grad"), _binary("relu_grad")
 
 
-def neg(x):
-    """``-x``, deferred into a fused program for large operands."""
-    if _big(x):
-        a = _operand(x, x.shape, x.dtype)
-        if a is not None and type(a) is not float:
-            return _lazy("neg", (a,), x)
-    return C.neg(_real(x))
+def _unary(name):
+    eager = getattr(C, name)
+
+    def kernel(x):
+        if _big(x):
+            a = _operand(x, x.shape, x.dtype)
+            if a is not None and type(a) is not float:
+                return _lazy(name, (a,), x)
+        return eager(_real(x))
+
+    kernel.__name__ = name
+    kernel.__doc__ = f"``{name}``, deferred into a fused program for large operands."
+    return kernel
+
+
+for _name in _UNARY:
+    globals()[_name] = _unary(_name)
 
 
 def acc(dst, src):
@@ -234,6 +178,54 @@ def _computing(name):
 for _name in kernels.KERNELS:
     if _name not in globals():
         globals()[_name] = _computing(_name)
+
+
+# ----- the forward pass ---------------------------------------------------------------------
+
+def _guarded(kernel):
+    def forward(*args):
+        out = kernel(*args)
+        if type(out) is Lazy and out.held is None and out.value is None:
+            out.hold()  # (an expression made here: the user's code may still write its inputs)
+        return out
+
+    forward.__name__ = kernel.__name__
+    forward.__doc__ = kernel.__doc__
+    return forward
+
+
+def _forward_sum(x, axis=None, keepdims=False):
+    """The sum, computed now: a reduction ends the pass that computes ``x``. ``x``
+    itself is stored only if a graph node saved it."""
+    if type(x) is Lazy and x.value is None and (axis is None or len(axis) == x.ndim):
+        total = Lazy("sum", (x,), (1,) * x.ndim if keepdims else (), x.dtype)
+        _evaluate([total], unkept=x)
+        return total.value
+    return C.sum(_real(x), axis, keepdims)
+
+
+def _forward_vdot(x, y):
+    term = mul(x, y)
+    return _forward_sum(term) if type(term) is Lazy else C.vdot(_real(x), _real(y))
+
+
+class _Forward:
+    """The kernels of the forward pass on the C backend (``c_backend.FORWARD``): the
+    engine uses them for ops on arrays of ``MIN_SIZE`` elements and more, and for ops
+    on pending values. Elementwise arithmetic and unary math are deferred (so a chain
+    of them runs as one pass when a reduction or a reader needs it), sums are computed
+    at once, and every other kernel computes its pending arguments first. maximum and
+    minimum are not deferred: their VJPs compare their inputs with numpy."""
+
+    MIN_SIZE = property(lambda self: MIN_SIZE)  # (read at each call: tests lower it)
+
+
+FORWARD = _Forward()
+for _name in kernels.KERNELS:
+    setattr(FORWARD, _name, _computing(_name))
+for _name in ("add", "sub", "mul", "div") + _UNARY:
+    setattr(FORWARD, _name, _guarded(globals()[_name]))
+FORWARD.sum, FORWARD.vdot = _forward_sum, _forward_vdot
 del _name
 
 
@@ -254,35 +246,37 @@ class _OutOfRegisters(Exception):
     pass
 
 
-def _evaluate(sinks):
-    """Compute the Lazy ``sinks``: one program per element count and dtype."""
+def _evaluate(sinks, unkept=None):
+    """Compute the Lazy ``sinks``: one program per element count and dtype. Pending
+    subexpressions a node saved or a live tensor holds are stored on the way, except
+    ``unkept`` when only its tensor holds it."""
     groups = {}
     for s in sinks:
         if s.value is None:
             n = s.args[0].size if s.op == "sum" else s.size
             groups.setdefault((n, s.dtype), []).append(s)
     for (n, dtype), group in groups.items():
-        _run(group, n, dtype)
+        _run(group, n, dtype, unkept)
 
 
-def _run(sinks, n, dtype):
+def _run(sinks, n, dtype, unkept):
     sums = [s for s in sinks if s.op == "sum"]
     if len(sums) > SUMS:
-        _run(sinks[: len(sinks) // 2], n, dtype)
-        _run(sinks[len(sinks) // 2:], n, dtype)
+        _run(sinks[: len(sinks) // 2], n, dtype, unkept)
+        _run(sinks[len(sinks) // 2:], n, dtype, unkept)
         return
     try:
-        prog, arrays, scalars, outs = _compile(sinks, dtype)
+        prog, arrays, scalars, outs = _compile(sinks, dtype, unkept)
     except _OutOfRegisters:
         if len(sinks) > 1:
             half = len(sinks) // 2
-            _run(sinks[:half], n, dtype)
-            _run(sinks[half:], n, dtype)
+            _run(sinks[:half], n, dtype, unkept)
+            _run(sinks[half:], n, dtype, unkept)
         else:
             for a in sinks[0].args:  # compute the arguments first, then this one
                 if type(a) is Lazy:
                     a.force()
-            _run(sinks, n, dtype)
+            _run(sinks, n, dtype, unkept)
         return
     bufs = [C._buf(a) for a in arrays]
     totals = ffi.new("double[]", SUMS)
@@ -291,15 +285,23 @@ def _run(sinks, n, dtype):
     j = 0
     for s in sinks:
         if s.op == "sum":
-            s.value = np.array(totals[j], dtype=dtype).reshape(s.shape)
+            s.done(np.array(totals[j], dtype=dtype).reshape(s.shape))
             j += 1
-        else:
-            s.value = outs[s]
-        s.args = s.into = None  # the expression is not needed any more
+    for s, out in outs.items():
+        s.done(out)
 
 
-def _compile(sinks, dtype):
-    """The program computing ``sinks``: (instructions, arrays, scalars, {sink: output})."""
+def _stored(node, unkept):
+    """Whether a pass computing ``node`` on the way to a sink stores it too."""
+    if node.keep:
+        return True
+    owner = node.owner
+    return node is not unkept and owner is not None and owner() is not None
+
+
+def _compile(sinks, dtype, unkept=None):
+    """The program computing ``sinks``: (instructions, arrays, scalars, {expression:
+    output}), the outputs of the sinks and of the subexpressions it stores."""
     # Post-order of the expressions to compute (an explicit stack: a recursive
     # closure would be a reference cycle keeping every array alive until gc runs).
     order, uses, seen = [], {}, set()
@@ -360,7 +362,16 @@ def _compile(sinks, dtype):
         if uses[key] == 0:
             free.append(reg.pop(key))
 
+    def store(node, out):
+        if out is None:  # (c_backend._empty reads only shape, dtype and nbytes)
+            out = C._empty(node) if node.nbytes >= C.POOL_MIN else np.empty(node.shape, dtype)
+        outs[node] = out
+        prog.append((lib.PYAD_FUSE_STORE, len(arrays), reg[id(node)], 0))
+        arrays.append(out)
+
     nsum = 0
+    outs = {}
+    sink_ids = {id(s) for s in sinks}
     for node in order:
         ops = [operand(a) for a in node.args]
         if node.op == "sum":
@@ -372,16 +383,11 @@ def _compile(sinks, dtype):
             d = alloc()
             prog.append((_OPCODE[node.op], d, ops[0][0], ops[-1][0]))
             reg[id(node)] = d
+            if id(node) not in sink_ids and _stored(node, unkept):
+                store(node, None)
         for r, key in ops:
             release(r, key)
-    outs = {}
     for s in sinks:
-        if s.op == "sum":
-            continue
-        out = s.into
-        if out is None:  # (c_backend._empty reads only shape, dtype and nbytes)
-            out = C._empty(s) if s.nbytes >= C.POOL_MIN else np.empty(s.shape, dtype)
-        outs[s] = out
-        prog.append((lib.PYAD_FUSE_STORE, len(arrays), reg[id(s)], 0))
-        arrays.append(out)
+        if s.op != "sum":
+            store(s, s.into)
     return prog, arrays, scalars, outs

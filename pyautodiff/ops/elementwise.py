@@ -17,7 +17,7 @@ def _first(K, g, out, x, y):
     return g
 
 
-@defop(vjp=(_first, _first), nin=2)
+@defop(vjp=(_first, _first), nin=2, defers=True)
 def add(B, x, y):
     """``x + y``, elementwise with broadcasting.
 
@@ -30,7 +30,8 @@ def add(B, x, y):
     return B.add(x, y)
 
 
-@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(g)), nin=2, fused=(None, ("mul", -1.0)))
+@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(g)), nin=2, fused=(None, ("mul", -1.0)),
+       defers=True)
 def sub(B, x, y):
     """``x - y``, elementwise with broadcasting.
 
@@ -53,7 +54,7 @@ def _scalar_times(K, g, other):
 
 @defop(vjp=(lambda K, g, out, x, y: K.mul(g, y) if x.ndim else _scalar_times(K, g, y),
             lambda K, g, out, x, y: K.mul(g, x) if y.ndim else _scalar_times(K, g, x)), nin=2,
-       fused=(("mul", 1), ("mul", 0)))
+       fused=(("mul", 1), ("mul", 0)), defers=True)
 def mul(B, x, y):
     """``x * y``, elementwise with broadcasting.
 
@@ -69,7 +70,7 @@ def mul(B, x, y):
 
 @defop(vjp=(lambda K, g, out, x, y: K.div(g, y),
             lambda K, g, out, x, y: K.neg(K.div(K.mul(g, out), y))), nin=2,
-       fused=(("div", 1), None))
+       fused=(("div", 1), None), defers=True)
 def div(B, x, y):
     """``x / y``, elementwise with broadcasting.
 
@@ -140,7 +141,7 @@ def minimum(B, x, y):
     return B.minimum(x, y)
 
 
-@defop(vjp=lambda K, g, out, x: K.neg(g), fused=(("mul", -1.0),))
+@defop(vjp=lambda K, g, out, x: K.neg(g), fused=(("mul", -1.0),), defers=True)
 def neg(B, x):
     """``-x``.
 
@@ -153,7 +154,7 @@ def neg(B, x):
     return B.neg(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, sign(x)))
+@defop(vjp=lambda K, g, out, x: K.mul(g, sign(x)), defers=True)
 def abs(B, x):
     """``|x|``; the gradient at 0 is 0.
 
@@ -166,7 +167,7 @@ def abs(B, x):
     return B.abs(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, out), fused=(("mul", None),))
+@defop(vjp=lambda K, g, out, x: K.mul(g, out), fused=(("mul", None),), defers=True)
 def exp(B, x):
     """``e ** x``.
 
@@ -179,7 +180,7 @@ def exp(B, x):
     return B.exp(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.div(g, x), fused=(("div", 0),))
+@defop(vjp=lambda K, g, out, x: K.div(g, x), fused=(("div", 0),), defers=True)
 def log(B, x):
     """The natural logarithm.
 
@@ -192,7 +193,7 @@ def log(B, x):
     return B.log(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.div(g, K.add(x, 1.0)))
+@defop(vjp=lambda K, g, out, x: K.div(g, K.add(x, 1.0)), defers=True)
 def log1p(B, x):
     """``log(1 + x)``, accurate for small ``x``.
 
@@ -205,7 +206,7 @@ def log1p(B, x):
     return B.log1p(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, K.add(out, 1.0)))
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.add(out, 1.0)), defers=True)
 def expm1(B, x):
     """``e ** x - 1``, accurate for small ``x``.
 
@@ -218,7 +219,7 @@ def expm1(B, x):
     return B.expm1(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(out, 2.0)))
+@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(out, 2.0)), defers=True)
 def sqrt(B, x):
     """The square root.
 
@@ -231,7 +232,7 @@ def sqrt(B, x):
     return B.sqrt(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.square_grad(g, x), fused=(("square_grad", 0),))
+@defop(vjp=lambda K, g, out, x: K.square_grad(g, x), fused=(("square_grad", 0),), defers=True)
 def square(B, x):
     """``x * x``.
 
@@ -270,7 +271,7 @@ def cos(B, x):
     return B.cos(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.tanh_grad(g, out), fused=(("tanh_grad", None),))
+@defop(vjp=lambda K, g, out, x: K.tanh_grad(g, out), fused=(("tanh_grad", None),), defers=True)
 def tanh(B, x):
     """The hyperbolic tangent.
 
@@ -283,7 +284,8 @@ def tanh(B, x):
     return B.tanh(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.sigmoid_grad(g, out), fused=(("sigmoid_grad", None),))
+@defop(vjp=lambda K, g, out, x: K.sigmoid_grad(g, out), fused=(("sigmoid_grad", None),),
+       defers=True)
 def sigmoid(B, x):
     """The logistic function ``1 / (1 + e ** -x)``, computed without overflow.
 
@@ -296,7 +298,7 @@ def sigmoid(B, x):
     return B.sigmoid(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.relu_grad(g, x), fused=(("relu_grad", 0),))
+@defop(vjp=lambda K, g, out, x: K.relu_grad(g, x), fused=(("relu_grad", 0),), defers=True)
 def relu(B, x):
     """``max(x, 0)``; the gradient at 0 is 0.
 
@@ -309,7 +311,7 @@ def relu(B, x):
     return B.relu(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, K.sigmoid(x)))
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.sigmoid(x)), defers=True)
 def softplus(B, x):
     """``log(1 + e ** x)``, computed without overflow.
 
