@@ -84,3 +84,27 @@ def test_backend_default_is_c_when_built_else_numpy():
     assert r.returncode == 0, r.stderr
     backend, available = r.stdout.split()
     assert backend == ("c" if available == "True" else "numpy")
+
+
+def test_backend_stale_c_module_falls_back_to_numpy_with_one_warning():
+    # A compiled core older than the Python sources (a kernel or constant missing)
+    # must not break the import: numpy runs, and one warning says why.
+    code = (
+        "import importlib.util, sys, types, warnings\n"
+        "stale = types.ModuleType('pyautodiff._pyad_c')\n"
+        "stale.__spec__ = importlib.util.spec_from_loader(stale.__name__, loader=None)\n"
+        "stale.ffi, stale.lib = object(), object()\n"
+        "sys.modules['pyautodiff._pyad_c'] = stale\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import pyautodiff as ad\n"
+        "print(ad.c_available(), ad.get_backend(), len(w))\n"
+        "print(w[0].message)\n"
+        "print((ad.tanh(ad.tensor([0.5])) * 2).numpy()[0])\n"
+    )
+    r = _run_python(code, PYAUTODIFF_BACKEND="")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "False numpy 1"
+    assert "C core is not available" in lines[1]
+    assert float(lines[2]) == pytest.approx(2 * np.tanh(0.5), rel=1e-15)

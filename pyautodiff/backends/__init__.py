@@ -20,7 +20,8 @@ def _load_c():
     """The C backend module, or None (with one warning) when the compiled core did not load."""
     try:
         return importlib.import_module(".c_backend", __name__)
-    except ImportError as e:
+    except (ImportError, AttributeError) as e:
+        # AttributeError: a compiled module older than the sources (a name missing)
         reason = str(e)
         if importlib.util.find_spec("pyautodiff._pyad_c") is None:
             reason = "the compiled module pyautodiff._pyad_c was not built at install"
