@@ -8,6 +8,8 @@ import numpy as _np
 from .backends import c_available, get_backend, set_backend, use_backend
 from .creation import full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .engine import enable_grad, is_grad_enabled, no_grad
+from .functional import grad, hessian, jacobian, value_and_grad
+from .gradcheck import GradcheckError, gradcheck
 from .ops.composite import log_softmax, softmax, var
 from .ops.elementwise import (
     abs,
@@ -51,6 +53,7 @@ from .ops.shape import (
     transpose,
 )
 from .tensor import Tensor
+from .viz import to_dot
 
 float32 = _np.float32
 float64 = _np.float64
@@ -61,6 +64,7 @@ __version__ = "0.1.0"
 from . import nn, optim
 
 __all__ = [
+    "GradcheckError",
     "Tensor",
     "abs",
     "add",
@@ -82,7 +86,11 @@ __all__ = [
     "full",
     "get_backend",
     "getitem",
+    "grad",
+    "gradcheck",
+    "hessian",
     "is_grad_enabled",
+    "jacobian",
     "log",
     "log1p",
     "log_softmax",
@@ -119,8 +127,10 @@ __all__ = [
     "swapaxes",
     "tanh",
     "tensor",
+    "to_dot",
     "transpose",
     "use_backend",
+    "value_and_grad",
     "var",
     "where",
     "zeros",
