@@ -28,18 +28,21 @@ from .numpy_backend import (  # noqa: F401  (the kernels C does not override)
 NAME = "c"
 ffi, lib = _pyad_c.ffi, _pyad_c.lib
 
-# Below this many elements numpy's per-call cost (about 0.4 us) beats ours
-# (buffer wrapping and the foreign call, about 2 us), whatever the arithmetic.
-THRESHOLD = 4096
+# Below this many elements our kernels run on one thread, where numpy's AVX-512
+# loops are as fast or faster (measured on 10**6 float64, one thread: tanh 1.78 ms
+# against numpy's 1.26, exp 0.69 against 0.63), and a result is too small for the
+# buffer pool (POOL_MIN): C would only add its per-call checks (a 10000 x 100 linear
+# regression step ran 4% slower with THRESHOLD = 4096, 0% with this).
+THRESHOLD = 1 << 15
 # float32 arrays below this many elements go to numpy too: numpy's float32 tanh, exp
 # and friends are AVX-512 loops as fast as ours, so what C adds (threads, buffers, the
 # fused backward's compiling) only costs there (measured: 10% slower at 10**5).
 THRESHOLD_F32 = 1 << 18
 # Loops that only move memory (add, mul, neg...) run as fast in numpy's AVX-512
 # loops as in ours on one thread; C wins only once its second thread joins in,
-# from 64 * THRESHOLD = 2**18 elements (measured: 0.85x numpy at 10**5, 1.2-1.8x
+# from 8 * THRESHOLD = 2**18 elements (measured: 0.85x numpy at 10**5, 1.2-1.8x
 # at 10**6).
-CHEAP = 64
+CHEAP = 8
 ROWS_MAX = 1 << 21
 # Row-broadcast kernels loop once per row: for narrow rows numpy's broadcasting loop
 # is faster (a (N, 1) + (1,) bias ran 40x slower row by row).
