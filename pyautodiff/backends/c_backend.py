@@ -74,9 +74,12 @@ _pooled = [0]  # idle bytes held
 _pool_lock = threading.RLock()
 
 
-def _recycle(nbytes, raw):
+def _recycle(nbytes, raw, _pool_lock=_pool_lock, _pool=_pool, _pooled=_pooled, lib=lib,
+             most=POOL_MAX_BYTES):
+    # (the defaults keep the module's objects: at interpreter exit arrays can die
+    # after the module's globals were cleared)
     with _pool_lock:
-        if _pooled[0] + nbytes <= POOL_MAX_BYTES:
+        if _pooled[0] + nbytes <= most:
             _pool.setdefault(nbytes, []).append(raw)
             _pooled[0] += nbytes
             return
