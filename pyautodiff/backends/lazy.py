@@ -27,7 +27,9 @@ _held = {}
 _held_lock = threading.Lock()
 
 
-def _release(arrays):
+def _release(arrays, _held=_held, _held_lock=_held_lock):
+    # (the defaults, as __del__'s: an expression may die at interpreter exit, after
+    # this module's globals were cleared)
     with _held_lock:
         for a in arrays:
             entry = _held[id(a)]
@@ -106,7 +108,7 @@ class Lazy:
             _release(self.held)
         self.held = None
 
-    def __del__(self):
+    def __del__(self, _release=_release):
         if self.held:
             _release(self.held)
 
