@@ -1,4 +1,4 @@
-"""The kernels of a backward pass on the C backend: elementwise formulas are fused.
+"""The C backend's fused kernels: chains of elementwise ops run as one pass.
 
 Most VJPs are elementwise products (``g * y``, ``g * (1 - y*y)``, ``-g``...), and
 eager kernels write each product to memory only for the next VJP to read it back.
@@ -12,7 +12,10 @@ kernels' own expressions, so every element rounds exactly as the eager kernels
 would round it; only sums differ in the order they add.
 
 The engine uses this module as ``c_backend.BACKWARD`` (see ``engine._sweep``) and
-calls ``settle`` on the leaves' gradients before it hands them out.
+calls ``settle`` on the leaves' gradients before it hands them out. The forward
+pass on large arrays uses ``FORWARD`` (``c_backend.FORWARD``): the same deferral
+for the ops of the user's code, with the guard of ``backends.lazy`` on the arrays
+they read.
 """
 
 import functools
