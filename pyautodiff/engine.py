@@ -95,12 +95,18 @@ def _fail(op, vals, err):
     raise type(err)(f"{op.name}: {err} (inputs: {desc})") from None
 
 
-def _deferred(out):
-    """A tensor for the pending value ``out``."""
-    t = _new(_Deferred)
-    _slot.__set__(t, out)
-    out.owner = weakref.ref(t)
-    return t
+def _wrap(out):
+    """``(tensor, value)`` for a kernel's result that is not an ndarray: a pending
+    value (its tensor is a _Deferred) or a numpy scalar (made a 0-d array)."""
+    if type(out) is Lazy:
+        t = _new(_Deferred)
+        _slot.__set__(t, out)
+        out.owner = weakref.ref(t)
+        return t, out
+    out = np.asarray(out)
+    t = _new(Tensor)
+    t.data = out
+    return t, out
 
 
 def _keep(n):
@@ -137,12 +143,8 @@ def apply1(op, x):
     if type(out) is _ndarray:
         t = _new(Tensor)
         t.data = out
-    elif type(out) is Lazy:
-        t = _deferred(out)
     else:
-        out = np.asarray(out)
-        t = _new(Tensor)
-        t.data = out
+        t, out = _wrap(out)
     t._grad = None
     t._node = None
     if x._rg and _mode.enabled:
@@ -201,12 +203,8 @@ def apply2(op, x, y):
     if type(out) is _ndarray:
         t = _new(Tensor)
         t.data = out
-    elif type(out) is Lazy:
-        t = _deferred(out)
     else:
-        out = np.asarray(out)
-        t = _new(Tensor)
-        t.data = out
+        t, out = _wrap(out)
     t._grad = None
     t._node = None
     if (xr or yr) and _mode.enabled:

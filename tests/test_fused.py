@@ -210,6 +210,16 @@ def test_fused_backward_leaves_no_reference_cycles():
     assert found == []
 
 
+def in_two_threads(work):
+    """Run ``work(0)`` and ``work(1)`` at once on the C backend."""
+    with ad.use_backend("c"):
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
 def test_two_threads_run_fused_backward_passes_at_once():
     require_backend("c")
     n = 200_000
@@ -223,12 +233,7 @@ def test_two_threads_run_fused_backward_passes_at_once():
             workload(x, a, b).backward()
         results[i] = (x.grad.numpy(), a.grad.item(), b.grad.item())
 
-    with ad.use_backend("c"):
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    in_two_threads(work)
     for i in range(2):
         gx, ga, gb = workload_grads(data[i])
         np.testing.assert_allclose(results[i][0], gx, rtol=1e-12, atol=1e-14)
@@ -342,12 +347,7 @@ def test_two_threads_force_pending_values_at_once(big):
             x = ad.tensor(big * (i + 1))
             results[i] = (ad.tanh(x) * ad.exp(-x * x)).numpy()
 
-    with ad.use_backend("c"):
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    in_two_threads(work)
     for i in range(2):
         v = big * (i + 1)
         np.testing.assert_allclose(results[i], np.tanh(v) * np.exp(-v * v), rtol=1e-14)

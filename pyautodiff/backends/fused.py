@@ -197,19 +197,19 @@ def _guarded(kernel):
     return forward
 
 
-def _forward_sum(x, axis=None, keepdims=False):
-    """The sum, computed now: a reduction ends the pass that computes ``x``. ``x``
-    itself is stored only if a graph node saved it."""
-    if type(x) is Lazy and x.value is None and (axis is None or len(axis) == x.ndim):
-        total = Lazy("sum", (x,), (1,) * x.ndim if keepdims else (), x.dtype)
-        _evaluate([total], unkept=x)
-        return total.value
-    return C.sum(_real(x), axis, keepdims)
+def _now(kernel):
+    def forward(*args, **kw):
+        total = kernel(*args, **kw)
+        if type(total) is Lazy and total.value is None:
+            # A reduction ends the pass that computes its input; the input itself is
+            # stored only if a graph node saved it (its tensor is usually a temporary).
+            _evaluate([total], unkept=total.args[0])
+            return total.value
+        return total
 
-
-def _forward_vdot(x, y):
-    term = mul(x, y)
-    return _forward_sum(term) if type(term) is Lazy else C.vdot(_real(x), _real(y))
+    forward.__name__ = kernel.__name__
+    forward.__doc__ = f"{kernel.__doc__} Computed at once (the forward pass's reduction)."
+    return forward
 
 
 class _Forward:
@@ -228,7 +228,7 @@ for _name in kernels.KERNELS:
     setattr(FORWARD, _name, _computing(_name))
 for _name in ("add", "sub", "mul", "div") + _UNARY:
     setattr(FORWARD, _name, _guarded(globals()[_name]))
-FORWARD.sum, FORWARD.vdot = _forward_sum, _forward_vdot
+FORWARD.sum, FORWARD.vdot = _now(sum), _now(vdot)
 del _name
 
 
