@@ -12,14 +12,12 @@ import contextlib
 import heapq
 import itertools
 import threading
-import weakref
 
 import numpy as np
 
 from . import backends
 from .backends import numpy_backend as _small
-from .backends.lazy import Lazy
-from .tensor import Tensor, _Deferred, _slot, operand
+from .tensor import Tensor, operand
 
 _ndarray = np.ndarray
 _F32 = np.dtype(np.float32)
@@ -96,46 +94,23 @@ def _fail(op, vals, err):
 
 
 def _wrap(out):
-    """``(tensor, value)`` for a kernel's result that is not an ndarray: a pending
-    value (its tensor is a _Deferred) or a numpy scalar (made a 0-d array)."""
-    if type(out) is Lazy:
-        t = _new(_Deferred)
-        _slot.__set__(t, out)
-        out.owner = weakref.ref(t)
-        return t, out
+    """``(tensor, value)`` for a kernel's result that is not an ndarray: a numpy scalar,
+    made a 0-d array."""
     out = np.asarray(out)
     t = _new(Tensor)
     t.data = out
     return t, out
 
 
-def _keep(n):
-    """Mark the pending values node ``n`` saved: the pass that computes them stores them."""
-    for v in n._vals:
-        if type(v) is Lazy:
-            v.keep = True
-    if type(n._out) is Lazy:
-        n._out.keep = True
-
-
 def apply1(op, x):
     """Apply a one-input op with no parameters: the fast path of unary operators."""
     B = backends.active
-    if type(x) is Tensor:
+    if isinstance(x, Tensor):
         xd = x.data
-    elif type(x) is _Deferred and op.defers and B.FORWARD is not None:
-        xd = x._pending()
-    elif isinstance(x, Tensor):
-        xd = x.data  # (a pending value is computed here: this op cannot take it)
     else:
         return apply(op, (x,), None)
-    lazy = False
-    if type(xd) is Lazy:
-        B, lazy = B.FORWARD, True
-    elif xd.size < B.THRESHOLD or xd.dtype is _F32 and xd.size < B.THRESHOLD_F32:
+    if xd.size < B.THRESHOLD or xd.dtype is _F32 and xd.size < B.THRESHOLD_F32:
         B = _small
-    elif op.defers and B.FORWARD is not None and xd.size >= B.FORWARD.MIN_SIZE:
-        B, lazy = B.FORWARD, True
     try:
         out = op.forward(B, xd)
     except (ValueError, TypeError) as e:
@@ -159,8 +134,6 @@ def apply1(op, x):
         n._seq = _next_seq()
         n.shape = out.shape
         n.dtype = out.dtype
-        if lazy:
-            _keep(n)
         t._rg = True
         t._node = n
     else:
@@ -174,28 +147,22 @@ def apply2(op, x, y):
     xr = yr = False
     xa, ya = x, y  # what a node keeps: an input's node, a leaf tensor or a constant
     if type(x) is Tensor or isinstance(x, Tensor):
-        xd = x._pending() if type(x) is _Deferred and op.defers and B.FORWARD else x.data
+        xd = x.data
         xr = x._rg
         xa = x._node or x
     else:
         xd = x if type(x) is float else operand(x, op.name)
     if type(y) is Tensor or isinstance(y, Tensor):
-        yd = y._pending() if type(y) is _Deferred and op.defers and B.FORWARD else y.data
+        yd = y.data
         yr = y._rg
         ya = y._node or y
     else:
         yd = y if type(y) is float else operand(y, op.name)
-    lazy = False
-    if type(xd) is Lazy or type(yd) is Lazy:
-        B, lazy = B.FORWARD, True
-    else:
-        nx = xd.size if type(xd) is _ndarray else 0
-        ny = yd.size if type(yd) is _ndarray else 0
-        if nx < B.THRESHOLD and ny < B.THRESHOLD or (
-                max(nx, ny) < B.THRESHOLD_F32 and (xd if nx >= ny else yd).dtype is _F32):
-            B = _small
-        elif op.defers and B.FORWARD is not None and max(nx, ny) >= B.FORWARD.MIN_SIZE:
-            B, lazy = B.FORWARD, True
+    nx = xd.size if type(xd) is _ndarray else 0
+    ny = yd.size if type(yd) is _ndarray else 0
+    if nx < B.THRESHOLD and ny < B.THRESHOLD or (
+            max(nx, ny) < B.THRESHOLD_F32 and (xd if nx >= ny else yd).dtype is _F32):
+        B = _small
     try:
         out = op.forward(B, xd, yd)
     except (ValueError, TypeError) as e:
@@ -220,8 +187,6 @@ def apply2(op, x, y):
         n._seq = _next_seq()
         n.shape = out.shape
         n.dtype = out.dtype
-        if lazy:
-            _keep(n)
         t._rg = True
         t._node = n
     else:

@@ -367,42 +367,6 @@ def _compare(fn, x, y):
         return NotImplemented
 
 
-_slot = Tensor.__dict__["data"]  # the storage of ``data``, under _Deferred's property
-
-
-class _Deferred(Tensor):
-    """A tensor whose value is pending: an elementwise expression the C backend
-    computes in one pass with the rest of its chain when a value is needed
-    (backends/lazy.py). Reading the value in any way (``data``, ``numpy()``,
-    ``repr``...) computes it and makes this a plain Tensor; shape, size and dtype
-    are known before."""
-
-    __slots__ = ()
-
-    def _pending(self):
-        """What the engine computes with: the expression, or its value once computed."""
-        v = _slot.__get__(self)
-        return v if v.value is None else v.value
-
-    @property
-    def data(self):
-        """The numpy ndarray that holds the value (computed now if pending)."""
-        value = _slot.__get__(self).force()
-        _slot.__set__(self, value)
-        self.__class__ = Tensor
-        return value
-
-    @data.setter
-    def data(self, value):
-        _slot.__set__(self, value)
-        self.__class__ = Tensor
-
-    shape = property(lambda self: _slot.__get__(self).shape, doc="The shape, as numpy's.")
-    ndim = property(lambda self: len(_slot.__get__(self).shape), doc="The number of dimensions.")
-    size = property(lambda self: _slot.__get__(self).size, doc="The number of elements.")
-    dtype = property(lambda self: _slot.__get__(self).dtype, doc="The numpy dtype.")
-
-
 # Methods that are the module functions of the same name: one definition each,
 # documented there. Bound here because the ops build Tensors, so they load after.
 from .engine import apply1, apply2, backward

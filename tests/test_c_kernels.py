@@ -248,13 +248,20 @@ def test_backend_switch_gives_same_gradients_on_large_arrays():
 
 
 def test_c_mul_by_broadcast_one_is_a_read_only_view_and_grads_stay_private():
-    # The gradient of a sum is 1.0 broadcast; multiplying by it returns the other
-    # operand as a read-only view, which must never become someone's .grad storage.
+    # The gradient of a sum is 1.0 broadcast; in the backward pass multiplying by it
+    # returns the other operand as a read-only view, which must never become
+    # someone's .grad storage. A forward result owns its memory.
+    from pyautodiff.backends import fused
+
     x = np.random.default_rng(11).standard_normal((3, 5))
     ones = np.broadcast_to(np.float64(1.0), x.shape)
-    got = c_backend.mul(ones, x)
+    with c_threshold(0):
+        got = fused.mul(ones, x)
+        forward = c_backend.mul(ones, x)
     np.testing.assert_array_equal(got, x)
     assert not got.flags.writeable and np.shares_memory(got, x)
+    np.testing.assert_array_equal(forward, x)
+    assert forward.flags.writeable and not np.shares_memory(forward, x)
     with ad.use_backend("c"), c_threshold(0):
         xt = ad.tensor(x)
         w = ad.tensor(np.ones((3, 5)), requires_grad=True)

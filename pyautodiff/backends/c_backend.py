@@ -224,23 +224,7 @@ _BINARY_KERNELS = ("add", "sub", "mul", "div", "maximum", "minimum", "tanh_grad"
                    "sigmoid_grad", "square_grad", "relu_grad")
 for _name in ("add", "sub", "div", "maximum", "minimum"):
     globals()[_name] = _binary(_name, CHEAP)
-_mul = _binary("mul", CHEAP)
-
-
-def _is_broadcast_one(a, other):
-    return (type(a) is _ndarray and type(other) is _ndarray and a.shape == other.shape
-            and a.dtype == other.dtype and a.size and not any(a.strides) and a.flat[0] == 1)
-
-
-def mul(x, y):
-    """``x * y``; where one side is 1.0 broadcast (the gradient of a sum), a read-only view
-    of the other, since 1.0 * y is y to the bit (NaN, inf and -0.0 included)."""
-    for one, other in ((x, y), (y, x)):
-        if _is_broadcast_one(one, other):
-            view = other.view()
-            view.flags.writeable = False
-            return view
-    return _mul(x, y)
+mul = _binary("mul", CHEAP)
 for _name in ("tanh_grad", "sigmoid_grad", "square_grad"):
     globals()[_name] = _binary(_name)
 del _name
@@ -335,8 +319,5 @@ def triad(a, b, c, s):
     lib.pyad_triad_f64(a.size, _buf(a), _buf(b), _buf(c), float(s))
     return a
 
-# The kernels of the backward pass (engine._sweep): these, with elementwise formulas fused;
-# and of the forward pass on large arrays: chains of elementwise ops deferred and fused.
+# The kernels of the backward pass (engine._sweep): these, with elementwise formulas fused.
 from . import fused as BACKWARD  # (last: it builds on the kernels above)
-
-FORWARD = BACKWARD.FORWARD

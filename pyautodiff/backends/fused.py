@@ -13,9 +13,8 @@ would round it; only sums differ in the order they add.
 
 The engine uses this module as ``c_backend.BACKWARD`` (see ``engine._sweep``) and
 calls ``settle`` on the leaves' gradients before it hands them out. The forward
-pass on large arrays uses ``FORWARD`` (``c_backend.FORWARD``): the same deferral
-for the ops of the user's code, with the guard of ``backends.lazy`` on the arrays
-they read.
+pass is not deferred: an op's result is computed when the op is called, so it
+always reads the values its inputs held then.
 """
 
 import functools
@@ -94,9 +93,17 @@ def _binary(name):
             if a is not None and b is not None and not (name == "relu_grad" and type(a) is float):
                 if name == "mul" and (a == 1.0 if type(a) is float
                                       else type(b) is float and b == 1.0):
-                    # 1.0 * y is y to the bit: no work (the eager kernel returns a view)
+                    # 1.0 * y is y to the bit (NaN, inf and -0.0 included): no work. An
+                    # array comes back as a read-only view, which the engine never hands
+                    # out as a gradient without copying it (engine._fresh).
                     other = b if type(a) is float else a
-                    return other if type(other) is Lazy else eager(x, y)
+                    if type(other) is Lazy:
+                        return other
+                    if type(other) is _ndarray:
+                        view = other.view()
+                        view.flags.writeable = False
+                        return view
+                    return eager(x, y)
                 return _lazy(name, (a, b), like)
         return eager(_real(x), _real(y))
 
@@ -183,55 +190,6 @@ for _name in kernels.KERNELS:
         globals()[_name] = _computing(_name)
 
 
-# ----- the forward pass ---------------------------------------------------------------------
-
-def _guarded(kernel):
-    def forward(*args):
-        out = kernel(*args)
-        if type(out) is Lazy and out.held is None and out.value is None:
-            out.hold()  # (an expression made here: the user's code may still write its inputs)
-        return out
-
-    forward.__name__ = kernel.__name__
-    forward.__doc__ = kernel.__doc__
-    return forward
-
-
-def _now(kernel):
-    def forward(*args, **kw):
-        total = kernel(*args, **kw)
-        if type(total) is Lazy and total.value is None:
-            # A reduction ends the pass that computes its input; the input itself is
-            # stored only if a graph node saved it (its tensor is usually a temporary).
-            _evaluate([total], unkept=total.args[0])
-            return total.value
-        return total
-
-    forward.__name__ = kernel.__name__
-    forward.__doc__ = f"{kernel.__doc__} Computed at once (the forward pass's reduction)."
-    return forward
-
-
-class _Forward:
-    """The kernels of the forward pass on the C backend (``c_backend.FORWARD``): the
-    engine uses them for ops on arrays of ``MIN_SIZE`` elements and more, and for ops
-    on pending values. Elementwise arithmetic and unary math are deferred (so a chain
-    of them runs as one pass when a reduction or a reader needs it), sums are computed
-    at once, and every other kernel computes its pending arguments first. maximum and
-    minimum are not deferred: their VJPs compare their inputs with numpy."""
-
-    MIN_SIZE = property(lambda self: MIN_SIZE)  # (read at each call: tests lower it)
-
-
-FORWARD = _Forward()
-for _name in kernels.KERNELS:
-    setattr(FORWARD, _name, _computing(_name))
-for _name in ("add", "sub", "mul", "div") + _UNARY:
-    setattr(FORWARD, _name, _guarded(globals()[_name]))
-FORWARD.sum, FORWARD.vdot = _now(sum), _now(vdot)
-del _name
-
-
 def settle(leaves):
     """Compute every deferred gradient in ``leaves`` ({leaf: (gradient, owned)}), in
     as few passes as their sizes allow; a computed gradient is the engine's own."""
@@ -249,37 +207,35 @@ class _OutOfRegisters(Exception):
     pass
 
 
-def _evaluate(sinks, unkept=None):
-    """Compute the Lazy ``sinks``: one program per element count and dtype. Pending
-    subexpressions a node saved or a live tensor holds are stored on the way, except
-    ``unkept`` when only its tensor holds it."""
+def _evaluate(sinks):
+    """Compute the Lazy ``sinks``: one program per element count and dtype."""
     groups = {}
     for s in sinks:
         if s.value is None:
             n = s.args[0].size if s.op == "sum" else s.size
             groups.setdefault((n, s.dtype), []).append(s)
     for (n, dtype), group in groups.items():
-        _run(group, n, dtype, unkept)
+        _run(group, n, dtype)
 
 
-def _run(sinks, n, dtype, unkept):
+def _run(sinks, n, dtype):
     sums = [s for s in sinks if s.op == "sum"]
     if len(sums) > SUMS:
-        _run(sinks[: len(sinks) // 2], n, dtype, unkept)
-        _run(sinks[len(sinks) // 2:], n, dtype, unkept)
+        _run(sinks[: len(sinks) // 2], n, dtype)
+        _run(sinks[len(sinks) // 2:], n, dtype)
         return
     try:
-        prog, arrays, scalars, outs = _compile(sinks, dtype, unkept)
+        prog, arrays, scalars, outs = _compile(sinks, dtype)
     except _OutOfRegisters:
         if len(sinks) > 1:
             half = len(sinks) // 2
-            _run(sinks[:half], n, dtype, unkept)
-            _run(sinks[half:], n, dtype, unkept)
+            _run(sinks[:half], n, dtype)
+            _run(sinks[half:], n, dtype)
         else:
             for a in sinks[0].args:  # compute the arguments first, then this one
                 if type(a) is Lazy:
                     a.force()
-            _run(sinks, n, dtype, unkept)
+            _run(sinks, n, dtype)
         return
     bufs = [C._buf(a) for a in arrays]
     totals = ffi.new("double[]", SUMS)
@@ -294,17 +250,9 @@ def _run(sinks, n, dtype, unkept):
         s.done(out)
 
 
-def _stored(node, unkept):
-    """Whether a pass computing ``node`` on the way to a sink stores it too."""
-    if node.keep:
-        return True
-    owner = node.owner
-    return node is not unkept and owner is not None and owner() is not None
-
-
-def _compile(sinks, dtype, unkept=None):
+def _compile(sinks, dtype):
     """The program computing ``sinks``: (instructions, arrays, scalars, {expression:
-    output}), the outputs of the sinks and of the subexpressions it stores."""
+    output}), the outputs of the sinks."""
     # Post-order of the expressions to compute (an explicit stack: a recursive
     # closure would be a reference cycle keeping every array alive until gc runs).
     order, uses, seen = [], {}, set()
@@ -374,7 +322,6 @@ def _compile(sinks, dtype, unkept=None):
 
     nsum = 0
     outs = {}
-    sink_ids = {id(s) for s in sinks}
     for node in order:
         ops = [operand(a) for a in node.args]
         if node.op == "sum":
@@ -386,8 +333,6 @@ def _compile(sinks, dtype, unkept=None):
             d = alloc()
             prog.append((_OPCODE[node.op], d, ops[0][0], ops[-1][0]))
             reg[id(node)] = d
-            if id(node) not in sink_ids and _stored(node, unkept):
-                store(node, None)
         for r, key in ops:
             release(r, key)
     for s in sinks:

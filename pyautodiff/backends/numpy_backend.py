@@ -10,8 +10,6 @@ NAME = "numpy"
 # The engine sends arrays smaller than a backend's THRESHOLD to this backend;
 # here that is every size.
 THRESHOLD = THRESHOLD_F32 = 0
-# No deferred kernels (see c_backend.FORWARD): every op computes its result at once.
-FORWARD = None
 
 neg = np.negative
 abs = np.absolute

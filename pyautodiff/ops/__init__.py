@@ -33,15 +33,14 @@ class Op:
     ``create_graph`` (so the backward pass is recorded).
     """
 
-    __slots__ = ("defers", "forward", "fused", "name", "nin", "save_in", "save_out", "vjps")
+    __slots__ = ("forward", "fused", "name", "nin", "save_in", "save_out", "vjps")
 
-    def __init__(self, name, forward, vjps, nin, fused=None, defers=False):
+    def __init__(self, name, forward, vjps, nin, fused=None):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.nin = nin
         self.fused = fused
-        self.defers = defers
         self.save_out, self.save_in = _saves(vjps, nin, fused)
 
     def __call__(self, *args, **kw):
@@ -109,7 +108,7 @@ class _PerIndex:
         return functools.partial(self.vjp, i)
 
 
-def defop(vjp, nin=1, name=None, public=True, fused=None, defers=False):
+def defop(vjp, nin=1, name=None, public=True, fused=None):
     """Register the decorated forward ``f(B, *inputs, ...)`` as an op.
 
     ``vjp`` is one function per input (a tuple, or a single function for a
@@ -119,11 +118,7 @@ def defop(vjp, nin=1, name=None, public=True, fused=None, defers=False):
     forward result (``at=None``), input ``at`` (an int) or the constant ``at`` (a
     float: ``("mul", -1.0)`` for ``-g``): then, when the engine already holds a
     gradient for that input, it adds the term in with ``B.acc_op`` in one pass
-    (tests check both ways agree). ``defers=True`` says the op may take and give
-    pending values (``backends.lazy``): its forward calls only elementwise kernels
-    or ``sum``, and its VJPs read its inputs and output only through kernels (or
-    their shapes), so the C backend can fuse a chain of such ops. Returns the
-    public function (the forward's signature without ``B``, always returning a
+    (tests check both ways agree). Returns the public function (the forward's signature without ``B``, always returning a
     Tensor), with the op as its ``op`` attribute.
     """
 
@@ -132,7 +127,7 @@ def defop(vjp, nin=1, name=None, public=True, fused=None, defers=False):
         vjps = _PerIndex(vjp) if nin is None else (vjp if isinstance(vjp, tuple) else (vjp,))
         if nin is not None and len(vjps) != nin:
             raise TypeError(f"defop {op_name}: {len(vjps)} VJPs for {nin} inputs")
-        op = Op(op_name, forward, vjps, nin, fused, defers)
+        op = Op(op_name, forward, vjps, nin, fused)
         REGISTRY[op_name] = op
         setattr(P, op_name, op)
         if not public:

@@ -17,7 +17,7 @@ def _first(K, g, out, x, y):
     return g
 
 
-@defop(vjp=(_first, _first), nin=2, defers=True)
+@defop(vjp=(_first, _first), nin=2)
 def add(B, x, y):
     """``x + y``, elementwise with broadcasting.
 
@@ -30,8 +30,7 @@ def add(B, x, y):
     return B.add(x, y)
 
 
-@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(g)), nin=2, fused=(None, ("mul", -1.0)),
-       defers=True)
+@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(g)), nin=2, fused=(None, ("mul", -1.0)))
 def sub(B, x, y):
     """``x - y``, elementwise with broadcasting.
 
@@ -54,7 +53,7 @@ def _scalar_times(K, g, other):
 
 @defop(vjp=(lambda K, g, out, x, y: K.mul(g, y) if x.ndim else _scalar_times(K, g, y),
             lambda K, g, out, x, y: K.mul(g, x) if y.ndim else _scalar_times(K, g, x)), nin=2,
-       fused=(("mul", 1), ("mul", 0)), defers=True)
+       fused=(("mul", 1), ("mul", 0)))
 def mul(B, x, y):
     """``x * y``, elementwise with broadcasting.
 
@@ -70,7 +69,7 @@ def mul(B, x, y):
 
 @defop(vjp=(lambda K, g, out, x, y: K.div(g, y),
             lambda K, g, out, x, y: K.neg(K.div(K.mul(g, out), y))), nin=2,
-       fused=(("div", 1), None), defers=True)
+       fused=(("div", 1), None))
 def div(B, x, y):
     """``x / y``, elementwise with broadcasting.
 
@@ -141,7 +140,7 @@ def minimum(B, x, y):
     return B.minimum(x, y)
 
 
-@defop(vjp=lambda K, g, out, x: K.neg(g), fused=(("mul", -1.0),), defers=True)
+@defop(vjp=lambda K, g, out, x: K.neg(g), fused=(("mul", -1.0),))
 def neg(B, x):
     """``-x``.
 
@@ -154,7 +153,7 @@ def neg(B, x):
     return B.neg(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, sign(x)), defers=True)
+@defop(vjp=lambda K, g, out, x: K.mul(g, sign(x)))
 def abs(B, x):
     """``|x|``; the gradient at 0 is 0.
 
@@ -167,7 +166,7 @@ def abs(B, x):
     return B.abs(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, out), fused=(("mul", None),), defers=True)
+@defop(vjp=lambda K, g, out, x: K.mul(g, out), fused=(("mul", None),))
 def exp(B, x):
     """``e ** x``.
 
@@ -180,7 +179,7 @@ def exp(B, x):
     return B.exp(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.div(g, x), fused=(("div", 0),), defers=True)
+@defop(vjp=lambda K, g, out, x: K.div(g, x), fused=(("div", 0),))
 def log(B, x):
     """The natural logarithm.
 
@@ -193,7 +192,7 @@ def log(B, x):
     return B.log(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.div(g, K.add(x, 1.0)), defers=True)
+@defop(vjp=lambda K, g, out, x: K.div(g, K.add(x, 1.0)))
 def log1p(B, x):
     """``log(1 + x)``, accurate for small ``x``.
 
@@ -206,7 +205,7 @@ def log1p(B, x):
     return B.log1p(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, K.add(out, 1.0)), defers=True)
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.add(out, 1.0)))
 def expm1(B, x):
     """``e ** x - 1``, accurate for small ``x``.
 
@@ -219,7 +218,7 @@ def expm1(B, x):
     return B.expm1(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(out, 2.0)), defers=True)
+@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(out, 2.0)))
 def sqrt(B, x):
     """The square root.
 
@@ -232,7 +231,7 @@ def sqrt(B, x):
     return B.sqrt(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.square_grad(g, x), fused=(("square_grad", 0),), defers=True)
+@defop(vjp=lambda K, g, out, x: K.square_grad(g, x), fused=(("square_grad", 0),))
 def square(B, x):
     """``x * x``.
 
@@ -271,7 +270,7 @@ def cos(B, x):
     return B.cos(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.tanh_grad(g, out), fused=(("tanh_grad", None),), defers=True)
+@defop(vjp=lambda K, g, out, x: K.tanh_grad(g, out), fused=(("tanh_grad", None),))
 def tanh(B, x):
     """The hyperbolic tangent.
 
@@ -284,8 +283,7 @@ def tanh(B, x):
     return B.tanh(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.sigmoid_grad(g, out), fused=(("sigmoid_grad", None),),
-       defers=True)
+@defop(vjp=lambda K, g, out, x: K.sigmoid_grad(g, out), fused=(("sigmoid_grad", None),))
 def sigmoid(B, x):
     """The logistic function ``1 / (1 + e ** -x)``, computed without overflow.
 
@@ -298,7 +296,7 @@ def sigmoid(B, x):
     return B.sigmoid(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.relu_grad(g, x), fused=(("relu_grad", 0),), defers=True)
+@defop(vjp=lambda K, g, out, x: K.relu_grad(g, x), fused=(("relu_grad", 0),))
 def relu(B, x):
     """``max(x, 0)``; the gradient at 0 is 0.
 
@@ -311,7 +309,7 @@ def relu(B, x):
     return B.relu(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, K.sigmoid(x)), defers=True)
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.sigmoid(x)))
 def softplus(B, x):
     """``log(1 + e ** x)``, computed without overflow.
 

@@ -38,8 +38,7 @@ def _unreduce(g, shape, axis, keepdims):
     return P.broadcast_to(g, shape)
 
 
-@defop(vjp=lambda K, g, out, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims),
-       defers=True)
+@defop(vjp=lambda K, g, out, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims))
 def sum(B, x, axis=None, keepdims=False):
     """Sum over ``axis`` (None: all elements).
 
@@ -60,8 +59,7 @@ def _count(shape, axis):
 
 
 @defop(vjp=lambda K, g, out, x, axis=None, keepdims=False:
-       _unreduce(K.div(g, float(_count(x.shape, axis))), x.shape, axis, keepdims),
-       defers=True)
+       _unreduce(K.div(g, float(_count(x.shape, axis))), x.shape, axis, keepdims))
 def mean(B, x, axis=None, keepdims=False):
     """Arithmetic mean over ``axis``.
 
