@@ -10,12 +10,11 @@ every consumer has sent it its gradient.
 
 import contextlib
 import heapq
-import itertools
 import threading
 
 import numpy as np
 
-from . import backends
+from . import backends, memory
 from .backends import numpy_backend as _small
 from .tensor import Tensor, operand
 
@@ -23,7 +22,7 @@ _ndarray = np.ndarray
 _F32 = np.dtype(np.float32)
 _new = Tensor.__new__
 _make = Tensor._make
-_next_seq = itertools.count().__next__
+_next_seq = memory.next_seq  # (node numbers and write stamps share one counter)
 
 
 class _GradMode(threading.local):
@@ -47,13 +46,61 @@ class Node:
     ``needs`` lists the inputs that want a gradient; ``shape`` and ``dtype`` are
     the result's, for fitting the gradients sent to it."""
 
-    __slots__ = ("_args", "_kw", "_needs", "_op", "_out", "_seq", "_vals", "dtype", "shape")
+    __slots__ = ("_args", "_kw", "_locks", "_needs", "_op", "_out", "_seq", "_vals", "dtype",
+                 "shape")
 
     def __repr__(self):
         return f"<node {self._op.name} {self.shape} {self.dtype}>"
 
 
+class _LockingNode(Node):
+    """A node holding locks (``memory.lock``) on arrays the user can reach: released
+    when the backward pass frees the node (``_free``) or when the node is dropped."""
+
+    __slots__ = ()
+
+    def __del__(self, release=memory.release):
+        # (the default, as for c_backend._recycle: a node may die at interpreter exit)
+        locks = self._locks
+        if locks:
+            self._locks = None
+            release(locks)
+
+
 _new_node = Node.__new__
+
+
+def _lockable(a, v):
+    """Whether saved array ``v`` of input ``a`` is one the user can reach, and so is
+    locked while its node lives: any array but a recorded result's own fresh one."""
+    return type(v) is _ndarray and (not isinstance(a, Node) or type(v.base) is _ndarray)
+
+
+def _locking(n, arrays):
+    """Make node ``n`` hold locks on ``arrays``."""
+    n.__class__ = _LockingNode
+    n._locks = memory.lock(arrays)
+
+
+def _free(n):
+    """Drop what node ``n`` kept for the backward pass, and its locks."""
+    n._args = n._vals = n._out = None
+    if type(n) is _LockingNode:
+        _LockingNode.__del__(n)
+
+
+def hold_result(t):
+    """Lock the array of ``t``, a result of a recorded op whose graph is live, because
+    the user asked for it (``t.data``): until the node is freed or dropped."""
+    n, a = t._node, t._data
+    if type(n) is _LockingNode and n._locks and any(k == id(a) for k, _ in n._locks):
+        return
+    held = memory.lock((a,), weak=True)
+    if type(n) is _LockingNode and n._locks:
+        n._locks = n._locks + held
+    else:
+        n.__class__ = _LockingNode
+        n._locks = held
 
 
 def _record(t, out, op, args, vals, kw, needs):
@@ -71,6 +118,9 @@ def _record(t, out, op, args, vals, kw, needs):
     n._seq = _next_seq()
     n.shape = out.shape
     n.dtype = out.dtype
+    reach = [v for a, v in zip(args, vals) if _lockable(a, v)]
+    if reach:
+        _locking(n, reach)
     t._rg = True
     t._node = n
     return t
@@ -98,7 +148,7 @@ def _wrap(out):
     made a 0-d array."""
     out = np.asarray(out)
     t = _new(Tensor)
-    t.data = out
+    t._data = out
     return t, out
 
 
@@ -106,7 +156,7 @@ def apply1(op, x):
     """Apply a one-input op with no parameters: the fast path of unary operators."""
     B = backends.active
     if isinstance(x, Tensor):
-        xd = x.data
+        xd = x._data
     else:
         return apply(op, (x,), None)
     if xd.size < B.THRESHOLD or xd.dtype is _F32 and xd.size < B.THRESHOLD_F32:
@@ -117,7 +167,7 @@ def apply1(op, x):
         _fail(op, (xd,), e)
     if type(out) is _ndarray:
         t = _new(Tensor)
-        t.data = out
+        t._data = out
     else:
         t, out = _wrap(out)
     t._grad = None
@@ -127,7 +177,12 @@ def apply1(op, x):
         n = _new_node(Node)
         n._op = op
         n._args = (x._node or x,)
-        n._vals = (xd,) if op.save_in is None else _NO_INPUT
+        if op.save_in is None:
+            n._vals = (xd,)
+            if x._node is None or type(xd.base) is _ndarray:  # (see _lockable)
+                _locking(n, (xd,))
+        else:
+            n._vals = _NO_INPUT
         n._out = out if op.save_out else None
         n._kw = None
         n._needs = _ONLY_FIRST
@@ -146,16 +201,19 @@ def apply2(op, x, y):
     B = backends.active
     xr = yr = False
     xa, ya = x, y  # what a node keeps: an input's node, a leaf tensor or a constant
+    xl = yl = True  # whether it is a leaf or a constant (see _lockable)
     if type(x) is Tensor or isinstance(x, Tensor):
-        xd = x.data
+        xd = x._data
         xr = x._rg
-        xa = x._node or x
+        if x._node is not None:
+            xa, xl = x._node, False
     else:
         xd = x if type(x) is float else operand(x, op.name)
     if type(y) is Tensor or isinstance(y, Tensor):
-        yd = y.data
+        yd = y._data
         yr = y._rg
-        ya = y._node or y
+        if y._node is not None:
+            ya, yl = y._node, False
     else:
         yd = y if type(y) is float else operand(y, op.name)
     nx = xd.size if type(xd) is _ndarray else 0
@@ -169,7 +227,7 @@ def apply2(op, x, y):
         _fail(op, (xd, yd), e)
     if type(out) is _ndarray:
         t = _new(Tensor)
-        t.data = out
+        t._data = out
     else:
         t, out = _wrap(out)
     t._grad = None
@@ -180,7 +238,12 @@ def apply2(op, x, y):
         n._op = op
         n._args = (xa, ya)
         keep = op.save_in
-        n._vals = (xd, yd) if keep is None else (xd if keep[0] else None, yd if keep[1] else None)
+        n._vals = vals = (xd, yd) if keep is None else (xd if keep[0] else None,
+                                                        yd if keep[1] else None)
+        lx = type(vals[0]) is _ndarray and (xl or type(xd.base) is _ndarray)
+        ly = type(vals[1]) is _ndarray and (yl or type(yd.base) is _ndarray)
+        if lx or ly:
+            _locking(n, (xd, yd) if lx and ly else (xd,) if lx else (yd,))
         n._out = out if op.save_out else None
         n._kw = None
         n._needs = _BOTH if xr and yr else _ONLY_FIRST if xr else _ONLY_SECOND
@@ -202,7 +265,7 @@ def apply(op, args, kw):
     for i, a in enumerate(args):
         if isinstance(a, Tensor):
             # A tensor parameter (a mask) is a constant: the VJPs see its array.
-            vals[i] = a.data
+            vals[i] = a._data
             if a._rg and i < nin:
                 needs.append(i)
         elif i < nin:
@@ -216,6 +279,8 @@ def apply(op, args, kw):
         _fail(op, vals, e)
     if type(out) is not _ndarray:
         out = np.asarray(out)
+    elif type(out.base) is _ndarray and not out.flags.writeable:
+        memory.adopt(out)  # a view of a locked array: writable again when it is
     if needs and _mode.enabled:
         t = _make(out)
         return _record(t, out, op, tuple(_arg(a) for a in args), tuple(vals), kw, tuple(needs))
@@ -303,14 +368,14 @@ def _fit(K, gi, shape, dtype, op, i):
 
 def _root_gradient(t, gradient, create_graph):
     if gradient is None:
-        if t.data.size != 1:
+        if t._data.size != 1:
             raise ValueError(
                 f"backward: gradient can be omitted only for one-element tensors, "
                 f"got shape {t.shape}; pass gradient= of that shape"
             )
-        g = np.ones_like(t.data)
+        g = np.ones_like(t._data)
     else:
-        g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+        g = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
         if g.shape != t.shape:
             raise ValueError(
                 f"backward: gradient has shape {g.shape}, expected the tensor's shape {t.shape}"
@@ -356,7 +421,7 @@ def _recorded(a, value):
     """Under ``create_graph``, what a VJP gets for a node's input or output: a tensor
     of the saved ``value`` whose history is node ``a`` (or ``a`` itself, a leaf
     tensor or constant; None if nothing was saved)."""
-    if type(a) is not Node:
+    if not isinstance(a, Node):
         return a
     if value is None:
         return None
@@ -387,6 +452,24 @@ def _fused_into(K, spec, leaf, held, parent, g, out, vals, shared):
     return K.acc_op(kernel, dst, g, other)
 
 
+def _check_versions(node):
+    """Raise if an array ``node`` saved was written in place after it was recorded."""
+    for a in node._vals + (node._out,):
+        if type(a) is not _ndarray:
+            continue
+        changed = memory.written_since(a, node._seq)
+        if changed is not None:
+            now, then = changed
+            raise RuntimeError(
+                f"backward: an array that '{node._op.name}' saved to compute its gradient "
+                f"({a.shape} {a.dtype}) was modified by an in-place operation: it is at "
+                f"version {now}; expected version "
+                f"{then if then is not None else 'older than ' + str(now - 64)} instead. "
+                "Do the in-place update (+=, t[...] = v, zero_(), an optimizer step) after "
+                "backward, or compute out of place (t = t + v)"
+            )
+
+
 def _sweep(root, g, retain, create_graph):
     """Run every VJP from ``root`` down; return {leaf: (gradient, owned)}.
 
@@ -398,6 +481,7 @@ def _sweep(root, g, retain, create_graph):
     shared = set()
     leaves = {}
     heap = []
+    last_write = memory.last_write
     pop, push = heapq.heappop, heapq.heappush
     B = backends.active
     big, big32 = B.THRESHOLD, B.THRESHOLD_F32
@@ -413,6 +497,8 @@ def _sweep(root, g, retain, create_graph):
                 "earlier backward; pass retain_graph=True to the first backward to run "
                 "it twice"
             )
+        if last_write[0] > node._seq:
+            _check_versions(node)
         op = node._op
         args, kw, vjps = node._args, node._kw, op.vjps
         if create_graph:
@@ -429,7 +515,7 @@ def _sweep(root, g, retain, create_graph):
         fresh = None
         for i in node._needs:
             parent = args[i]
-            leaf = type(parent) is not Node
+            leaf = isinstance(parent, Tensor)
             held = leaves.get(parent) if leaf else pending.get(parent)
             if held is not None and fused is not None and fused[i] is not None and _fused_into(
                     K, fused[i], leaf, held, parent, g, out, vals, shared):
@@ -437,14 +523,14 @@ def _sweep(root, g, retain, create_graph):
             gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
             # The parent's shape and dtype: a node has them, a leaf's array too (as do
             # numpy scalars from 0-d results, which gi may be).
-            meta = parent.data if leaf else parent
+            meta = parent._data if leaf else parent
             if create_graph or gi.shape != meta.shape or gi.dtype is not meta.dtype:
                 gi = _fit(K, gi, meta.shape, meta.dtype, op, i)
             if leaf:
                 # A leaf keeps an array only if no one else can see it: not the
                 # upstream gradient itself and not a view of another array.
                 if held is None:
-                    leaves[parent] = (gi, gi is not g and _fresh(gi.data if create_graph else gi))
+                    leaves[parent] = (gi, gi is not g and _fresh(gi._data if create_graph else gi))
                 elif held[1] and not create_graph:
                     leaves[parent] = (K.acc(held[0], gi), True)
                 else:
@@ -464,7 +550,7 @@ def _sweep(root, g, retain, create_graph):
                 else:
                     push(heap, (-parent._seq, parent))
         if not retain:
-            node._args = node._vals = node._out = None
+            _free(node)
         if fresh is not None:
             if heap:
                 push(heap, (-fresh._seq, fresh))

@@ -312,7 +312,7 @@ def _jacobian_rows(p, out, leaves):
         elif p.create:
             jacs.append(stack(row).reshape(shape))
         else:
-            jacs.append(Tensor(np.stack([g.data for g in row]).reshape(shape)))
+            jacs.append(Tensor(np.stack([g._data for g in row]).reshape(shape)))
     return jacs
 
 

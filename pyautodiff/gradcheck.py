@@ -47,7 +47,7 @@ def _inputs(inputs):
         inputs = (inputs,)
     values, checked = [], []
     for i, x in enumerate(inputs):
-        data = x.data if isinstance(x, Tensor) else x
+        data = x._data if isinstance(x, Tensor) else x
         if isinstance(data, np.ndarray) and data.dtype.kind in "biu":
             values.append(x)
             continue
@@ -71,7 +71,7 @@ def _evaluate(f, values):
         out = f(*[Tensor(v) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
                   for v in values])
     if isinstance(out, Tensor):
-        out = out.data
+        out = out._data
     elif isinstance(out, (tuple, list)):
         raise TypeError(f"gradcheck: f must return one Tensor, got a {type(out).__name__}")
     return np.asarray(out, dtype=np.float64)
@@ -147,7 +147,7 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
             *[Tensor(v) if i in checked else v for i, v in enumerate(values)])
     worst = None
     for i, a in zip(checked, analytic):
-        a = a.data.astype(np.float64)
+        a = a._data.astype(np.float64)
         n = _numeric_jacobian(f, values, i, out_shape, eps)
         if a.shape != n.shape:
             raise GradcheckError(

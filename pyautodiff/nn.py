@@ -436,7 +436,7 @@ def _labels(labels, expected_shape, n_classes):
     """``labels`` as an intp array of ``expected_shape`` with values in [0, n_classes)."""
     if isinstance(labels, Tensor):
         # Tensors hold floats only, so a Tensor of whole numbers counts as integer labels.
-        arr = labels.data
+        arr = labels._data
         if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
             raise TypeError(
                 "cross_entropy: labels must be integer class indices, got a Tensor of "
@@ -516,7 +516,7 @@ def cross_entropy(logits, labels):
     # float32 (probabilities and gradients off by ~1e-4 relative). Shifted, the largest
     # logit is 0 and the result is accurate; the shift does not change the value, and
     # as a constant it does not change the gradient either.
-    m = np.max(logits.data, axis=axis, keepdims=True)
+    m = np.max(logits._data, axis=axis, keepdims=True)
     logp = log_softmax(logits - np.where(np.isfinite(m), m, 0), axis=axis)
     if axis == 0:
         picked = logp[int(labels)]

@@ -179,8 +179,8 @@ class Optimizer:
             grad = p.grad
             if grad is None:
                 continue
-            x = p.data
-            g = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+            x = p._data
+            g = grad._data if isinstance(grad, Tensor) else np.asarray(grad)
             if g.shape != x.shape:
                 raise ValueError(
                     f"{name}.step: parameter {i} has shape {x.shape} but its gradient "
@@ -213,7 +213,7 @@ class Optimizer:
         n = x.size
         flat = self._scratch.get(x.dtype)
         if flat is None or flat.size < k * n:
-            most = max([p.data.size for p in self.params if p.data.dtype == x.dtype] + [n])
+            most = max([p._data.size for p in self.params if p._data.dtype == x.dtype] + [n])
             flat = self._scratch[x.dtype] = np.empty(k * most, x.dtype)
         return [flat[j * n:(j + 1) * n].reshape(x.shape) for j in range(k)]
 

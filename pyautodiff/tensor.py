@@ -5,6 +5,7 @@ that calls an op, so the math lives in ``pyautodiff/ops`` only.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -31,13 +32,14 @@ def as_array(data, where, dtype=None, copy=False):
     objects and complex numbers are refused with a TypeError naming ``where``.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     arr = np.asarray(data)
     kind = arr.dtype.kind
     if dtype is not None:
         target = _dtype_arg(dtype, where)
     elif kind == "f":
-        target = np.dtype(np.float32) if arr.dtype.itemsize < 4 else arr.dtype
+        # (a byte-swapped array becomes its native twin: the kernels read native floats)
+        target = np.dtype(np.float32) if arr.dtype.itemsize < 4 else arr.dtype.newbyteorder("=")
         if target not in FLOAT_DTYPES:
             raise TypeError(f"{where}: unsupported dtype {arr.dtype}, expected float32 or float64")
     elif kind in "biu":
@@ -92,12 +94,12 @@ class Tensor:
     # A result of a recorded op points to its graph node ``_node`` (engine.Node),
     # which keeps only what the backward pass needs: when the last Tensor of an
     # intermediate result goes, its array goes too unless a VJP saved it.
-    __slots__ = ("__weakref__", "_grad", "_node", "_rg", "data")
+    __slots__ = ("__weakref__", "_data", "_grad", "_node", "_rg")
     # numpy defers to our reflected operators (``np.ones(3) * x`` -> x.__rmul__).
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self.data = as_array(data, "Tensor", dtype, copy=True)
+        self._data = as_array(data, "Tensor", dtype, copy=True)
         self._node = None
         self._grad = None
         self._rg = False
@@ -108,7 +110,7 @@ class Tensor:
     def _make(cls, data):
         # A tensor with no history around an array we own: no conversion, no copy.
         t = cls.__new__(cls)
-        t.data = data
+        t._data = data
         t._rg = False
         t._node = None
         t._grad = None
@@ -127,12 +129,24 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad: can only be set on leaf tensors; use detach() to get a leaf"
             )
-        if value and self.data.dtype not in FLOAT_DTYPES:
+        if value and self._data.dtype not in FLOAT_DTYPES:
             raise TypeError(
                 f"requires_grad: only float32 and float64 tensors can require gradients, "
-                f"got {self.data.dtype}"
+                f"got {self._data.dtype}"
             )
         self._rg = value
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place (leaves only) and return this tensor.
+
+        Examples
+        --------
+        >>> import pyautodiff as ad
+        >>> ad.zeros(2).requires_grad_().requires_grad
+        True
+        """
+        self.requires_grad = requires_grad
+        return self
 
     @property
     def is_leaf(self):
@@ -141,14 +155,20 @@ class Tensor:
 
     @property
     def grad(self):
-        """The accumulated gradient (a Tensor of this shape and dtype), or None."""
+        """The accumulated gradient (a Tensor of this shape and dtype), or None.
+
+        Only leaves get one from ``backward()``; reading it on a result of a recorded
+        op warns (once per process), as PyTorch does.
+        """
+        if self._grad is None and self._node is not None:
+            _warn_non_leaf_grad()
         return self._grad
 
     @grad.setter
     def grad(self, value):
         if value is not None:
             if not isinstance(value, Tensor):
-                value = Tensor(value, dtype=self.data.dtype)
+                value = Tensor(value, dtype=self._data.dtype)
             if value.shape != self.shape:
                 raise ValueError(
                     f"grad: assigned gradient has shape {value.shape}, expected {self.shape}"
@@ -160,23 +180,58 @@ class Tensor:
         """The name of the op that made this tensor, or None for a leaf."""
         return None if self._node is None else self._node._op.name
 
-    shape = property(lambda self: self.data.shape, doc="The shape, as numpy's.")
-    ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
-    size = property(lambda self: self.data.size, doc="The number of elements.")
-    dtype = property(lambda self: self.data.dtype, doc="The numpy dtype.")
+    @property
+    def data(self):
+        """The numpy ndarray that holds the value (not a copy).
+
+        While a live graph needs this array (the tensor is the result of a recorded
+        op whose graph was not yet freed by ``backward()``, or a graph node saved
+        the array for its gradient), it is read-only: see ``pyautodiff.memory``.
+        """
+        n = self._node
+        if n is not None and n._vals is not None:
+            hold_result(self)
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        if isinstance(value, Tensor):
+            value = value._data
+        if type(value) is not np.ndarray:
+            raise TypeError(
+                f"data: expected a numpy ndarray (or a Tensor), got {type(value).__name__}; "
+                "wrap the value with np.asarray(...)"
+            )
+        if value.dtype != self._data.dtype:
+            raise TypeError(
+                f"data: the array has dtype {value.dtype}, the tensor {self._data.dtype}; "
+                f"convert it first (value.astype(np.{self._data.dtype}))"
+            )
+        self._data = value
+
+    @property
+    def _version(self):
+        """How many in-place writes the memory of this tensor has seen (PyTorch's name)."""
+        return memory.version(self._data)
+
+    shape = property(lambda self: self._data.shape, doc="The shape, as numpy's.")
+    ndim = property(lambda self: self._data.ndim, doc="The number of dimensions.")
+    size = property(lambda self: self._data.size, doc="The number of elements.")
+    dtype = property(lambda self: self._data.dtype, doc="The numpy dtype.")
     T = property(lambda self: transpose(self), doc="The transpose (axes reversed).")
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
     # ----- conversion -------------------------------------------------------
     def numpy(self):
-        """The value as a numpy array (shares memory with ``data``).
+        """The value as a numpy array: ``data`` itself (shares its memory, and is
+        read-only while a live graph needs it).
 
         Examples
         --------
@@ -185,6 +240,17 @@ class Tensor:
         array([1., 2.])
         """
         return self.data
+
+    def tolist(self):
+        """The value as (nested) Python floats.
+
+        Examples
+        --------
+        >>> import pyautodiff as ad
+        >>> ad.tensor([[1, 2]]).tolist()
+        [[1.0, 2.0]]
+        """
+        return self._data.tolist()
 
     def item(self):
         """The value of a one-element tensor as a Python float.
@@ -195,16 +261,16 @@ class Tensor:
         >>> ad.tensor([[2.5]]).item()
         2.5
         """
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"item: only one-element tensors can be converted, got shape {self.shape}"
             )
-        return self.data.item()
+        return self._data.item()
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and dtype != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        if dtype is not None and dtype != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self.data
 
     def __float__(self):
         return float(self.item())
@@ -213,13 +279,34 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        return bool(self.data)
+        return bool(self._data)
+
+    def __format__(self, spec):
+        # f"{loss:.4f}" formats a 0-d tensor's value, as PyTorch; a larger one only
+        # with an empty spec (its repr), since numpy has no format for arrays.
+        if self._data.ndim == 0:
+            return format(self._data.item(), spec)
+        if spec:
+            raise TypeError(
+                f"format: spec {spec!r} needs a 0-d tensor, got shape {self.shape}; "
+                "format t.item() or t.tolist()"
+            )
+        return repr(self)
+
+    def __round__(self, ndigits=None):
+        # As PyTorch's round(t): a tensor of rounded values (half to even, as numpy),
+        # with no gradient (the derivative of rounding is zero almost everywhere).
+        return Tensor._make(np.round(self._data, 0 if ndigits is None else ndigits))
+
+    def __reduce__(self):
+        # The value, dtype and requires_grad; never the graph or the gradient.
+        return _unpickle, (self._data.copy(), self._rg)
 
     __hash__ = object.__hash__
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
-        extra = f"dtype={self.data.dtype}"
+        body = np.array2string(self._data, separator=", ", prefix="Tensor(")
+        extra = f"dtype={self._data.dtype}"
         if self._node is not None:
             extra += f", grad_fn={self._node._op.name}"
         elif self._rg:
@@ -256,7 +343,8 @@ class Tensor:
         backward(self, gradient, retain_graph, create_graph)
 
     def detach(self):
-        """The same value as a new leaf with no history (shares the data).
+        """The same value as a new leaf with no history (shares the data, which is
+        read-only while this tensor's graph needs it).
 
         Examples
         --------
@@ -266,6 +354,36 @@ class Tensor:
         False
         """
         return Tensor._make(self.data)
+
+    # ----- in-place updates (PyTorch's rules: see inplace.py) ---------------
+    def __iadd__(self, other):
+        return inplace(add, self, other)
+
+    def __isub__(self, other):
+        return inplace(sub, self, other)
+
+    def __imul__(self, other):
+        return inplace(mul, self, other)
+
+    def __itruediv__(self, other):
+        return inplace(div, self, other)
+
+    def __ipow__(self, other):
+        return inplace(pow, self, other)
+
+    def __setitem__(self, index, value):
+        setitem(self, index, value)
+
+    def zero_(self):
+        """Fill with zeros in place and return this tensor.
+
+        Examples
+        --------
+        >>> import pyautodiff as ad
+        >>> ad.ones(2).zero_()
+        Tensor([0., 0.], dtype=float64)
+        """
+        return fill_(self, 0.0)
 
     # ----- operators --------------------------------------------------------
     def __add__(self, other):
@@ -355,7 +473,28 @@ class Tensor:
     __rxor__ = __xor__
 
     def __invert__(self):
-        return Tensor._make(np.logical_not(self.data))
+        return Tensor._make(np.logical_not(self._data))
+
+
+def _unpickle(data, requires_grad):
+    t = Tensor._make(data)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+_warned = []
+
+
+def _warn_non_leaf_grad():
+    if not _warned:
+        _warned.append(True)
+        warnings.warn(
+            "grad: the .grad of a tensor that is not a leaf is being read; backward() "
+            "fills in .grad of leaves only. Make the tensor a leaf (detach() and "
+            "requires_grad_()) to get its gradient",
+            UserWarning, stacklevel=3,
+        )
 
 
 def _compare(fn, x, y):
@@ -369,7 +508,9 @@ def _compare(fn, x, y):
 
 # Methods that are the module functions of the same name: one definition each,
 # documented there. Bound here because the ops build Tensors, so they load after.
-from .engine import apply1, apply2, backward
+from . import memory
+from .engine import apply1, apply2, backward, hold_result
+from .inplace import fill_, inplace, setitem
 from .ops import composite, elementwise, linalg, reduce, shape
 from .ops.compare import (
     equal,

@@ -217,9 +217,9 @@ def to_dot(t, backward=False):
         keep.append(a)
         if isinstance(a, Tensor):
             grad = a.requires_grad
-            label = f"{name} (leaf)\n{_describe(a.data)}"
+            label = f"{name} (leaf)\n{_describe(a._data)}"
             if backward and a.grad is not None and a.grad.size <= MAX_SHOWN:
-                label += f"\ngrad = {_describe(a.grad.data).splitlines()[0]}"
+                label += f"\ngrad = {_describe(a.grad._data).splitlines()[0]}"
             style = ", style=filled, fillcolor=lightblue" if grad else ""
         else:
             value = f"{a:.4g}" if isinstance(a, (int, float)) else _describe(a)
@@ -251,7 +251,7 @@ def to_dot(t, backward=False):
         box_label = f"{op}\n" + ", ".join(shown_params) if shown_params else op
         lines.append(f"  {box} [shape=box, label={_quote(box_label)}];")
         shown = node is root
-        desc = _describe(t.data) if shown else _kind(
+        desc = _describe(t._data) if shown else _kind(
             getattr(node, "shape", ()), getattr(node, "dtype", ""))
         label = f"{out} = {op}({', '.join(in_names)})\n{desc}" if inputs is not None else (
             f"{out} = {op}(...)\n{desc}")

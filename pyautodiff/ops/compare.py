@@ -10,7 +10,7 @@ from ..tensor import Tensor, operand
 
 
 def _value(x, name):
-    return x.data if isinstance(x, Tensor) else operand(x, name)
+    return x._data if isinstance(x, Tensor) else operand(x, name)
 
 
 def _comparison(fn):
@@ -44,5 +44,5 @@ logical_xor = _comparison(np.logical_xor)
 def sign(x):
     """-1, 0 or 1 by the sign of ``x``; piecewise constant, so it carries no gradient."""
     if isinstance(x, Tensor):
-        return Tensor._make(np.sign(x.data))
+        return Tensor._make(np.sign(x._data))
     return np.sign(x)

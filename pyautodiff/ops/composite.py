@@ -32,7 +32,7 @@ def log_softmax(x, axis=-1):
     # Shift by the max first, held constant (the result does not depend on it):
     # x - logsumexp(x) alone subtracts two numbers of size |max x| and loses
     # |max x| * eps, 2e-5 relative in float32 for logits of 1e4.
-    xd = x.data if isinstance(x, Tensor) else np.asarray(x)
+    xd = x._data if isinstance(x, Tensor) else np.asarray(x)
     m = np.max(xd, axis=axis, keepdims=True, initial=-np.inf)  # (empty: logsumexp says so)
     s = x - np.where(np.isfinite(m), m, 0).astype(xd.dtype)
     return s - logsumexp(s, axis=axis, keepdims=True)

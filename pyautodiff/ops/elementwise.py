@@ -383,7 +383,7 @@ def where(cond, x, y):
     >>> ad.where(x > 0, x, 0.0)
     Tensor([0., 2.], dtype=float64)
     """
-    c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    c = cond._data if isinstance(cond, Tensor) else np.asarray(cond)
     if c.dtype != np.bool_:
         raise TypeError(f"where: condition must be bool, got dtype {c.dtype}")
     return apply(_where, (x, y, c), None)

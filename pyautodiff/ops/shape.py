@@ -77,7 +77,7 @@ def _index(index):
     result = []
     for item in items:
         if isinstance(item, Tensor):
-            item = item.data
+            item = item._data
         elif isinstance(item, list):
             item = np.asarray(item) if item else np.zeros(0, dtype=np.intp)
         if isinstance(item, np.ndarray) and item.dtype.kind not in "biu":
