@@ -138,7 +138,18 @@ def torch_names(fn):
     """Decorator: ``fn`` also takes ``dim=`` for its ``axis=`` and ``keepdim=`` for its
     ``keepdims=`` (those of the two it has), as PyTorch names them; both at once is a
     TypeError. Public ops get this from ``defop``; this is for the functions built
-    from them."""
+    from them.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> from pyautodiff.ops import torch_names
+    >>> @torch_names
+    ... def total(x, axis=None, keepdims=False):
+    ...     return ad.sum(x, axis=axis, keepdims=keepdims)
+    >>> total(ad.ones((2, 3)), dim=1, keepdim=True).shape
+    (2, 1)
+    """
     aliases = _aliases(fn)
 
     @functools.wraps(fn)
