@@ -20,10 +20,17 @@ runs ``backward`` from the result. Three things make that a pure function:
   ``no_grad()`` the result never carries history; ``f`` itself is always
   recorded (a transform's result does not depend on the context it is called
   from, as in ``torch.func``).
+
+When the output has no recorded path to a differentiated argument (``f``
+ignores it, or uses it only through ``detach``, comparisons or ``.item()``), the
+result for it is zeros and a ``UserWarning`` says so, in HIPS autograd's words
+("Output seems independent of input."). The graph decides, not the values: a
+gradient that happens to be zero at a point does not warn.
 """
 
 import functools
 import numbers
+import warnings
 
 import numpy as np
 
@@ -126,46 +133,63 @@ def _as_output(value, where):
 
 # ----- the backward passes ------------------------------------------------------------
 
-def _outside_leaves(roots, mine):
-    """Leaf tensors requiring grad that ``roots`` depend on, other than those in ``mine``
-    (a set of ids): the tensors whose ``.grad`` a backward pass would change.
+def _reached_leaves(root):
+    """The leaf tensors requiring grad that a backward pass from ``root`` reaches, by id.
 
-    Walks the graph with a stack: a chain of 10**5 ops must not hit the recursion limit.
+    Follows the inputs each node records as wanting a gradient, as the backward pass
+    does. Walks the graph with a stack: a chain of 10**5 ops must not hit the
+    recursion limit.
     """
+    if root._node is None:
+        return {id(root): root} if root.requires_grad else {}
     found = {}
-    seen = set()
-    stack_ = []
-    for r in roots:
-        if r._node is None:
-            if r.requires_grad and id(r) not in mine:
-                found[id(r)] = r
-        elif id(r._node) not in seen:
-            seen.add(id(r._node))
-            stack_.append(r._node)
+    seen = {id(root._node)}
+    stack_ = [root._node]
     while stack_:
-        for a in stack_.pop()._args or ():
+        node = stack_.pop()
+        args = node._args
+        if args is None:
+            continue  # freed by an earlier backward (which then says so, if it runs)
+        for i in node._needs:
+            a = args[i]
             if isinstance(a, Node):
                 if id(a) not in seen:
                     seen.add(id(a))
                     stack_.append(a)
-            elif isinstance(a, Tensor) and a.requires_grad and id(a) not in mine:
+            elif a.requires_grad:
                 found[id(a)] = a
-    return list(found.values())
+    return found
 
 
 class _Pass:
     """Backward passes from the outputs of one call of ``f`` to our leaves.
 
     Works out once whether to record them (see the module docstring), keeps the
-    ``.grad`` of every other leaf they reach and puts it back in ``close()``.
+    ``.grad`` of every other leaf they reach and puts it back in ``close()``, and
+    knows which of our leaves each output reaches (``warn_unreached``).
     """
 
     def __init__(self, outputs, leaves, recording):
         self.leaves = leaves
-        outside = _outside_leaves([o for o in outputs if o.requires_grad],
-                                  {id(leaf) for leaf in leaves})
+        self.reached = [_reached_leaves(o) for o in outputs]
+        mine = {id(leaf) for leaf in leaves}
+        outside = {k: t for r in self.reached for k, t in r.items() if k not in mine}
         self.create = recording and bool(outside)
-        self.saved = [(t, t.grad) for t in outside]
+        self.saved = [(t, t.grad) for t in outside.values()]
+
+    def warn_unreached(self, k, where, argnums, stacklevel, output=None):
+        """Warn, as HIPS autograd does, if output ``k`` has no path to the leaf of some
+        argnum (``argnums`` as given): its gradient or Jacobian is then zeros."""
+        given = argnums if isinstance(argnums, tuple) else (argnums,)
+        missing = []
+        for a, leaf in zip(given, self.leaves):
+            if id(leaf) not in self.reached[k] and a not in missing:
+                missing.append(a)
+        if missing:
+            which = missing[0] if len(missing) == 1 else tuple(missing)
+            of = "" if output is None else f"output {output}, "
+            warnings.warn(f"{where}: Output seems independent of input. The result for "
+                          f"{of}argnums={which} is zeros.", UserWarning, stacklevel=stacklevel + 1)
 
     def run(self, out, seed=None):
         """The gradients of ``out`` (times ``seed``) for each leaf; zeros where none arrive."""
@@ -196,7 +220,7 @@ class _Pass:
             leaf.requires_grad = False
 
 
-def _value_and_grads(f, argnums, where, args, kwargs):
+def _value_and_grads(f, argnums, where, args, kwargs, warn=True):
     out, _, leaves, many, recording = _call(f, args, kwargs, argnums, where)
     out = _as_output(out, where)
     if out.size != 1:
@@ -209,6 +233,8 @@ def _value_and_grads(f, argnums, where, args, kwargs):
         grads = p.run(out)
     finally:
         p.close()
+    if warn:
+        p.warn_unreached(0, where, argnums, stacklevel=3)  # the caller of the transformed f
     value = out if p.create else out.detach()
     return value, tuple(grads) if many else grads[0]
 
@@ -239,7 +265,8 @@ def grad(f, argnums=0):
         argument's shape and dtype, or a tuple of them when ``argnums`` is a tuple.
         Arguments may be Tensors, numpy arrays, nested lists or numbers (integers
         and bools become float64, as in ``Tensor``; a list is one array, not a
-        pytree as in JAX). An argument ``f`` does not depend on gets zeros.
+        pytree as in JAX). An argument ``f`` does not depend on gets zeros, with a
+        ``UserWarning`` ("Output seems independent of input.", as HIPS autograd).
         ``f`` must return one element, else ``ValueError``.
 
     Notes
@@ -260,6 +287,13 @@ def grad(f, argnums=0):
     Tensor(12., dtype=float64)
     >>> ad.grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
     (Tensor(4., dtype=float64), Tensor(3., dtype=float64))
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     ad.grad(lambda x, y: 2 * x, argnums=1)(3.0, 4.0)
+    Tensor(0., dtype=float64)
+    >>> print(caught[0].message)
+    grad: Output seems independent of input. The result for argnums=1 is zeros.
     """
     _check_argnums(argnums, "grad")
 
@@ -274,7 +308,8 @@ def value_and_grad(f, argnums=0):
     """Like ``grad``, but the function returns ``(f(*args), gradient)`` from one pass.
 
     The value is ``f``'s output as a Tensor (of ``f``'s output shape); it carries
-    history exactly when the gradient does.
+    history exactly when the gradient does. An argument ``f`` does not depend on
+    gets zeros and a ``UserWarning``, as in ``grad``.
 
     Examples
     --------
@@ -327,7 +362,8 @@ def jacobian(f, argnums=0):
 
     It runs one backward pass per output element (``retain_graph=True``), so it
     suits outputs with few elements. Arguments, history and ``.grad`` are
-    handled as in ``grad``, so ``jacobian`` nests with the other transforms.
+    handled as in ``grad``, so ``jacobian`` nests with the other transforms. An
+    output with no path to an argument gives zeros for it, with a ``UserWarning``.
 
     Examples
     --------
@@ -339,21 +375,29 @@ def jacobian(f, argnums=0):
     Tensor([[[1., 2.]]], dtype=float64)
     """
     _check_argnums(argnums, "jacobian")
+    return _transform_doc(_jacobian(f, argnums, "jacobian"), f, "Jacobian", argnums)
+
+
+def _jacobian(f, argnums, where, warn=True):
+    """``jacobian(f, argnums)``, naming ``where`` in its errors and warnings (none with
+    ``warn=False``, for callers such as ``gradcheck`` that judge the zeros themselves)."""
 
     @functools.wraps(f)
     def jac(*args, **kwargs):
-        out, _, leaves, many, recording = _call(f, args, kwargs, argnums, "jacobian")
+        out, _, leaves, many, recording = _call(f, args, kwargs, argnums, where)
         several = isinstance(out, (tuple, list))
-        outs = [_as_output(o, "jacobian") for o in (out if several else (out,))]
+        outs = [_as_output(o, where) for o in (out if several else (out,))]
         p = _Pass(outs, leaves, recording)
         try:
             result = [_jacobian_rows(p, o, leaves) for o in outs]
         finally:
             p.close()
+        for k in range(len(outs) if warn else 0):
+            p.warn_unreached(k, where, argnums, stacklevel=2, output=k if several else None)
         result = [tuple(r) if many else r[0] for r in result]
         return tuple(result) if several else result[0]
 
-    return _transform_doc(jac, f, "Jacobian", argnums)
+    return jac
 
 
 def hessian(f, argnums=0):
@@ -363,6 +407,11 @@ def hessian(f, argnums=0):
     tuple ``argnums`` a tuple of tuples, ``H[i][j]`` of shape ``A_i + A_j`` holding
     ``d^2 f / dx_i dx_j`` (as JAX's ``hessian``).
 
+    When the gradient of ``f`` has no path to an argument (``f`` is at most
+    linear in it, or ignores it) its Hessian is zeros and one ``UserWarning``
+    ("hessian: Output seems independent of input. ...") says so, as HIPS
+    autograd warns for the gradient it differentiates.
+
     Examples
     --------
     >>> import pyautodiff as ad
@@ -371,4 +420,11 @@ def hessian(f, argnums=0):
             [ 0., 12.]], dtype=float64)
     """
     _check_argnums(argnums, "hessian")
-    return _transform_doc(jacobian(grad(f, argnums), argnums), f, "Hessian", argnums)
+
+    @functools.wraps(f)
+    def gradient(*args, **kwargs):
+        # No warning of its own: an f independent of x has a gradient independent of
+        # x too, and the Jacobian of it warns, once.
+        return _value_and_grads(f, argnums, "hessian", args, kwargs, warn=False)[1]
+
+    return _transform_doc(_jacobian(gradient, argnums, "hessian"), f, "Hessian", argnums)

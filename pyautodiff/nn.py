@@ -17,6 +17,7 @@ from .ops.elementwise import exp, log1p, maximum, relu, sigmoid, tanh
 from .tensor import DEFAULT_DTYPE, Tensor, _dtype_arg, as_array
 
 __all__ = [
+    "DtypeMismatchError",
     "Linear",
     "Module",
     "ReLU",
@@ -206,6 +207,14 @@ class Module:
 
 # ----- layers -------------------------------------------------------------------
 
+class DtypeMismatchError(RuntimeError, TypeError):
+    """A layer given a Tensor of one float dtype while its parameters have the other.
+
+    A ``RuntimeError``, as PyTorch raises for the same mistake, and a ``TypeError``,
+    the class API.md gives dtype errors: either ``except`` catches it.
+    """
+
+
 def _size_arg(value, name, where):
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
@@ -231,7 +240,10 @@ class Linear(Module):
         Seeds the initial values (None: fresh entropy each time).
     dtype : float32 or float64, optional
         The parameters' dtype (default float64). Inputs that are not Tensors
-        (numpy arrays, lists) are converted to it.
+        (numpy arrays, lists) are converted to it. A Tensor input of the other
+        dtype raises ``DtypeMismatchError`` (a ``RuntimeError``, as in PyTorch)
+        rather than silently giving a result in float64: convert it with
+        ``x.astype(...)``, or build the layer with the input's ``dtype``.
 
     Examples
     --------
@@ -244,6 +256,11 @@ class Linear(Module):
     ((2, 3), (2,))
     >>> layer(ad.ones((4, 3))).shape
     (4, 2)
+    >>> try:
+    ...     layer(ad.ones((4, 3), dtype="float32"))
+    ... except RuntimeError as e:
+    ...     print(str(e).partition(";")[0])
+    Linear: input of dtype float32 and weight of dtype float64 differ (PyTorch refuses this too)
     """
 
     def __init__(self, in_features, out_features, bias=True, seed=None, dtype=None):
@@ -265,6 +282,14 @@ class Linear(Module):
             raise ValueError(
                 f"Linear: input of shape {x.shape} does not end in in_features="
                 f"{self.in_features}, expected shape (..., {self.in_features})"
+            )
+        dt = self.weight.dtype
+        if x.dtype != dt:
+            raise DtypeMismatchError(
+                f"Linear: input of dtype {x.dtype} and weight of dtype {dt} differ (PyTorch "
+                f"refuses this too); convert the input with x.astype('{dt}'), or build the "
+                f"layer in {x.dtype} with nn.Linear({self.in_features}, {self.out_features}, "
+                f"dtype='{x.dtype}')"
             )
         out = x @ self.weight.T
         return out if self.bias is None else out + self.bias
@@ -411,7 +436,8 @@ def mse_loss(pred, target):
 
     ``pred`` and ``target`` must have the same shape. A ``target`` that is not a
     Tensor takes ``pred``'s dtype; a Tensor ``target`` that requires grad gets
-    a gradient too.
+    a gradient too. A Tensor ``target`` of the other float dtype makes the loss
+    float64, as PyTorch's ``mse_loss`` does; ``pred.grad`` keeps ``pred``'s dtype.
 
     Examples
     --------
@@ -535,7 +561,9 @@ def binary_cross_entropy_with_logits(logits, targets):
     exponentiates a positive number: finite for logits of any magnitude, and
     accurate for confidently right predictions, whose loss is tiny. The
     gradient is ``(sigmoid(z) - t) / n``, also at ``z = 0``. ``targets`` must
-    have the shape of ``logits``; soft targets are allowed.
+    have the shape of ``logits``; soft targets are allowed. As in ``mse_loss``,
+    ``targets`` that are not a Tensor take the logits' dtype, and a Tensor of the
+    other float dtype makes the loss float64 (as in PyTorch).
 
     Examples
     --------
@@ -552,6 +580,11 @@ def binary_cross_entropy_with_logits(logits, targets):
     z = _as_tensor(logits, "binary_cross_entropy_with_logits", "logits")
     t = _as_tensor(targets, "binary_cross_entropy_with_logits", "targets", z.dtype)
     _same_shape("binary_cross_entropy_with_logits", z, "logits", t, "targets")
+    if z.dtype != t.dtype:
+        # Promote first, as PyTorch does: else the terms of z alone would be float32-accurate
+        # inside a float64 loss. (mse_loss needs no such step: pred - target promotes.)
+        z, t = (z.astype(np.float64) if z.dtype != np.float64 else z,
+                t.astype(np.float64) if t.dtype != np.float64 else t)
     # max(z, 0) and |z| have kinks at 0 that cancel in the value but not in the
     # gradient unless their subgradients agree: maximum splits a tie evenly
     # (1/2) and abs takes 0, which gives 1/2 - t = sigmoid(0) - t, the true

@@ -5,8 +5,10 @@ derivatives, central differences of numpy code, and (when installed) HIPS
 autograd and PyTorch's own transforms.
 """
 
+import contextlib
 import inspect
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -113,16 +115,19 @@ def test_grad_argnums_int_and_tuple(rng):
 
 def test_grad_of_unused_argument_is_zeros_of_its_shape(rng):
     x = rng.standard_normal((2, 3))
-    gx, gy = ad.grad(lambda x, y: (x * 2.0).sum(), argnums=(0, 1))(x, np.ones((4, 1)))
+    with pytest.warns(UserWarning, match=r"grad: Output seems independent of input\. .*argnums=1"):
+        gx, gy = ad.grad(lambda x, y: (x * 2.0).sum(), argnums=(0, 1))(x, np.ones((4, 1)))
     np.testing.assert_array_equal(arr(gx), np.full((2, 3), 2.0))
     assert gy.shape == (4, 1)
     np.testing.assert_array_equal(arr(gy), np.zeros((4, 1)))
 
 
 def test_grad_of_constant_function_is_zero():
-    g = ad.grad(lambda x: 3.0)(np.ones(3))
+    with pytest.warns(UserWarning, match="Output seems independent of input"):
+        g = ad.grad(lambda x: 3.0)(np.ones(3))
     np.testing.assert_array_equal(arr(g), np.zeros(3))
-    g = ad.grad(lambda x: ad.Tensor(5.0))([1.0, 2.0])
+    with pytest.warns(UserWarning, match="Output seems independent of input"):
+        g = ad.grad(lambda x: ad.Tensor(5.0))([1.0, 2.0])
     np.testing.assert_array_equal(arr(g), np.zeros(2))
 
 
@@ -394,7 +399,8 @@ def test_jacobian_of_tuple_output(rng):
 
 
 def test_jacobian_of_constant_output_is_zero(rng):
-    jac = ad.jacobian(lambda t: ad.ones((2, 2)))(rng.standard_normal(3))
+    with pytest.warns(UserWarning, match="jacobian: Output seems independent of input"):
+        jac = ad.jacobian(lambda t: ad.ones((2, 2)))(rng.standard_normal(3))
     assert jac.shape == (2, 2, 3)
     np.testing.assert_array_equal(arr(jac), np.zeros((2, 2, 3)))
 
@@ -504,3 +510,148 @@ def test_jacobian_of_hessian_third_derivative_tensor(rng):
     for i in range(3):
         expected[i, i, i] = 24 * x[i]
     np.testing.assert_allclose(arr(t3), expected, rtol=1e-13, atol=1e-15)
+
+
+# ----- outputs independent of an input: zeros and a warning ---------------------------------
+
+INDEPENDENT = r"Output seems independent of input\."
+
+
+@contextlib.contextmanager
+def no_warnings():
+    """Inside: any warning is an error, so a test fails on an unexpected one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transform, shape_of", [
+    (ad.grad, lambda x: x.shape),
+    (lambda f: (lambda x: ad.value_and_grad(f)(x)[1]), lambda x: x.shape),
+    (ad.jacobian, lambda x: () + x.shape),
+    (ad.hessian, lambda x: x.shape + x.shape),
+], ids=["grad", "value_and_grad", "jacobian", "hessian"])
+@pytest.mark.parametrize("f", [
+    lambda t: ad.tensor(2.5),                       # a constant
+    lambda t: 2.5,                                  # a number
+    lambda t: (t.detach() ** 2).sum(),              # detached
+    lambda t: ad.where(t > 0, 1.0, -1.0).sum(),     # only through a comparison
+    lambda t: ad.tensor(t.sum().item()) * 3.0,      # only through .item()
+], ids=["tensor", "number", "detach", "compare", "item"])
+def test_independent_output_warns_and_gives_zeros(transform, shape_of, f, np_dtype, rng):
+    x = rng.standard_normal((2, 3)).astype(np_dtype)
+    name = "value_and_grad" if transform not in (ad.grad, ad.jacobian, ad.hessian) \
+        else transform.__name__
+    with pytest.warns(UserWarning, match=rf"^{name}: {INDEPENDENT} The result for argnums=0 "
+                                         r"is zeros\.$") as caught:
+        g = transform(f)(x)
+    assert len([w for w in caught if "independent" in str(w.message)]) == 1
+    assert caught[0].filename == __file__  # points at the caller, not at pyautodiff
+    assert g.shape == shape_of(x) and g.dtype == np_dtype
+    np.testing.assert_array_equal(arr(g), np.zeros(shape_of(x)))
+
+
+@pytest.mark.parametrize("n", [3, 70000])
+def test_gradient_zero_at_a_point_does_not_warn(n, rng):
+    # The output depends on x through the graph; the derivative just is 0 here.
+    x = np.zeros(n)
+    neg = -np.abs(rng.standard_normal(n)) - 0.1
+    with no_warnings():
+        g_square = ad.grad(lambda t: (t * t).sum())(x)
+        g_relu = ad.grad(lambda t: ad.relu(t).sum())(neg)
+        g_times0 = ad.grad(lambda t: (t * 0.0).sum())(neg)
+        v, g_vg = ad.value_and_grad(lambda t: (t ** 3).sum())(x)
+        j_relu = ad.jacobian(lambda t: ad.relu(t[:2]))(neg)
+        h_cubic = ad.hessian(lambda t: (t[:2] ** 3).sum())(x[:3])  # (n, n) would not fit
+    for g in (g_square, g_relu, g_times0, g_vg):
+        np.testing.assert_array_equal(arr(g), np.zeros(n))  # 2x, relu', 0, 3x^2 at these x
+    assert v.item() == 0.0
+    np.testing.assert_array_equal(arr(j_relu), np.zeros((2, n)))
+    np.testing.assert_array_equal(arr(h_cubic), np.zeros((3, 3)))  # 6x at x = 0
+
+
+def test_independent_warning_names_only_the_unused_argnums(rng):
+    x, y, z = rng.standard_normal(3), rng.standard_normal(2), rng.standard_normal(4)
+
+    def f(a, b, c):
+        return (a * a).sum() + ad.tanh(c).sum()
+
+    with pytest.warns(UserWarning, match=rf"^grad: {INDEPENDENT} The result for argnums=1 "):
+        gx, gy, gz = ad.grad(f, argnums=(0, 1, 2))(x, y, z)
+    np.testing.assert_allclose(arr(gx), 2 * x, rtol=1e-14)
+    np.testing.assert_array_equal(arr(gy), np.zeros(2))
+    np.testing.assert_allclose(arr(gz), 1 - np.tanh(z) ** 2, rtol=1e-14)
+    with pytest.warns(UserWarning, match=r"argnums=\(1, -2\) is zeros"):
+        ad.grad(lambda a, b, c, d: a.sum(), argnums=(0, 1, -2, 1))(x, y, z, x)
+    with no_warnings():
+        gx, gz = ad.grad(f, argnums=(0, -1))(x, y, z)
+    np.testing.assert_allclose(arr(gz), 1 - np.tanh(z) ** 2, rtol=1e-14)
+
+
+def test_jacobian_of_tuple_output_warns_for_the_independent_output(rng):
+    x = rng.standard_normal(3)
+    with pytest.warns(UserWarning, match=rf"^jacobian: {INDEPENDENT} The result for output 1, "
+                                         r"argnums=0 is zeros\.$") as caught:
+        j0, j1 = ad.jacobian(lambda t: (ad.exp(t), ad.ones(2)))(x)
+    assert len(caught) == 1
+    np.testing.assert_allclose(arr(j0), np.diag(np.exp(x)), rtol=1e-14)
+    np.testing.assert_array_equal(arr(j1), np.zeros((2, 3)))
+
+
+def test_hessian_of_linear_function_warns_once_naming_hessian(rng):
+    x = rng.standard_normal(3)
+    for f in (lambda t: (2.0 * t).sum(), lambda t: 1.0):  # gradient constant / f constant
+        with pytest.warns(UserWarning, match=rf"^hessian: {INDEPENDENT}") as caught:
+            h = ad.hessian(f)(x)
+        assert len(caught) == 1, [str(w.message) for w in caught]
+        np.testing.assert_array_equal(arr(h), np.zeros((3, 3)))
+
+
+def test_nested_grad_warns_for_the_transform_whose_output_is_independent():
+    with pytest.warns(UserWarning, match=rf"^grad: {INDEPENDENT}") as caught:
+        d2 = ad.grad(ad.grad(lambda t: 3.0 * t))(1.5)  # f' = 3 is constant: f'' = 0
+    assert len(caught) == 1 and d2.item() == 0.0
+    with no_warnings():
+        d2 = ad.grad(ad.grad(lambda t: t ** 3))(1.5)
+    assert d2.item() == pytest.approx(9.0, rel=1e-14)
+
+
+def test_independent_warning_for_an_argument_that_requires_grad(rng):
+    x = ad.tensor(rng.standard_normal(3), requires_grad=True)
+    with pytest.warns(UserWarning, match=INDEPENDENT):
+        g = ad.grad(lambda t: ad.tensor(1.0) * 2.0)(x)
+    np.testing.assert_array_equal(arr(g), np.zeros(3))
+    with no_warnings():
+        g = ad.grad(lambda t: (t * t).sum())(x)
+    np.testing.assert_allclose(arr(g), 2 * x.numpy(), rtol=1e-14)
+    assert x.grad is None
+
+
+def test_gradcheck_does_not_warn_about_an_unused_input(rng):
+    with no_warnings():
+        assert ad.gradcheck(lambda a, b: ad.sin(a), (rng.standard_normal(3), np.ones(2)))
+
+
+def test_independent_warning_agrees_with_hips_autograd(rng):
+    autograd = pytest.importorskip("autograd")
+    anp = pytest.importorskip("autograd.numpy")
+    x = rng.standard_normal(3)
+    cases = [  # (pyautodiff f, autograd f, transform name)
+        (lambda t: (t * t).sum(), lambda t: anp.sum(t * t), "grad"),
+        (lambda t: 2.0, lambda t: 2.0, "grad"),
+        (lambda t: (t * 0.0).sum(), lambda t: anp.sum(t * 0.0), "grad"),
+        (lambda t: ad.ones(2), lambda t: anp.ones(2), "jacobian"),
+        (lambda t: ad.exp(t), lambda t: anp.exp(t), "jacobian"),
+        (lambda t: (3.0 * t).sum(), lambda t: anp.sum(3.0 * t), "hessian"),
+        (lambda t: (t ** 3).sum(), lambda t: anp.sum(t ** 3), "hessian"),
+    ]
+    for f_ad, f_ag, name in cases:
+        with warnings.catch_warnings(record=True) as ours:
+            warnings.simplefilter("always")
+            mine = getattr(ad, name)(f_ad)(x)
+        with warnings.catch_warnings(record=True) as theirs:
+            warnings.simplefilter("always")
+            expected = getattr(autograd, name)(f_ag)(x)
+        assert bool(ours) == bool(theirs), (name, [str(w.message) for w in ours])
+        np.testing.assert_allclose(arr(mine), expected, rtol=1e-13, atol=0)

@@ -396,6 +396,35 @@ def test_mse_loss_matches_torch(backend, rng):
     np.testing.assert_allclose(pt.grad.numpy(), tp.grad.numpy(), rtol=1e-13, atol=1e-16)
 
 
+
+@pytest.mark.parametrize("loss_name", ["mse_loss", "binary_cross_entropy_with_logits"])
+def test_loss_of_mixed_float_dtypes_promotes_as_torch(backend, rng, loss_name):
+    # A float32 prediction against a float64 target Tensor gives a float64 loss, computed
+    # in float64 throughout, and the prediction's gradient stays float32: as PyTorch's
+    # dtypes (whose binary_cross_entropy_with_logits keeps part of the work in float32,
+    # so its value agrees only to float32 accuracy).
+    p = rng.standard_normal(6).astype(np.float32)
+    t = rng.uniform(0, 1, 6)
+    pt = ad.tensor(p, requires_grad=True)
+    loss = getattr(nn, loss_name)(pt, ad.tensor(t))
+    loss.backward()
+    z = p.astype(np.float64)
+    if loss_name == "mse_loss":
+        value, grad = np.mean((z - t) ** 2), 2 * (z - t) / 6
+    else:
+        value, grad = _np_bce(z, t), (_np_sigmoid(z) - t) / 6
+    assert loss.dtype == np.float64 and pt.grad.dtype == np.float32
+    np.testing.assert_allclose(loss.item(), value, rtol=1e-12)
+    np.testing.assert_allclose(pt.grad.numpy(), grad, rtol=1e-6, atol=1e-8)
+    torch = _torch()
+    tp = torch.tensor(p, requires_grad=True)
+    tl = getattr(torch.nn.functional, loss_name)(tp, torch.tensor(t))
+    tl.backward()
+    assert tl.dtype == torch.float64 and tp.grad.dtype == torch.float32
+    np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-6)
+    np.testing.assert_allclose(pt.grad.numpy(), tp.grad.numpy(), rtol=1e-6, atol=1e-8)
+
+
 # ----- cross_entropy ----------------------------------------------------------------
 
 def test_cross_entropy_value_and_gradient_closed_form(backend, dtype, rng):
@@ -628,6 +657,49 @@ def test_linear_bad_arguments():
         layer(ad.tensor(1.0))
     with pytest.raises(TypeError, match=r"Linear"):
         layer(np.array([["a", "b", "c"]]))
+
+
+
+@pytest.mark.parametrize("n", [3, 35000], ids=["small", "large"])  # 6 and 70000 elements
+@pytest.mark.parametrize("layer_dt, input_dt", [(np.float64, np.float32),
+                                                 (np.float32, np.float64)])
+def test_linear_refuses_a_tensor_of_the_other_dtype(backend, rng, n, layer_dt, input_dt):
+    layer = nn.Linear(2, 3, seed=0, dtype=layer_dt)
+    x = rng.standard_normal((n, 2))
+    name_in, name_layer = np.dtype(input_dt).name, np.dtype(layer_dt).name
+    with pytest.raises(RuntimeError) as info:
+        layer(ad.tensor(x, dtype=input_dt))
+    message = str(info.value)
+    assert isinstance(info.value, TypeError)  # API.md's class for dtype errors too
+    assert isinstance(info.value, nn.DtypeMismatchError)
+    assert message.startswith(f"Linear: input of dtype {name_in} and weight of dtype "
+                              f"{name_layer} differ")
+    assert f"x.astype('{name_layer}')" in message
+    assert f"nn.Linear(2, 3, dtype='{name_in}')" in message
+    # Either fix the message names works: the closed form, in the dtype chosen.
+    xt = ad.tensor(x, dtype=input_dt)
+    xd = xt.numpy().astype(np.float64)
+    for lay, inp in ((layer, xt.astype(name_layer)),
+                     (nn.Linear(2, 3, seed=0, dtype=name_in), xt)):
+        out = lay(inp)
+        dt = lay.weight.dtype
+        assert out.dtype == dt
+        w, b = lay.weight.numpy().astype(np.float64), lay.bias.numpy().astype(np.float64)
+        np.testing.assert_allclose(out.numpy(), xd @ w.T + b, rtol=RTOL[dt], atol=10 * ATOL[dt])
+
+
+def test_linear_dtype_mismatch_matches_torch_error_type(rng):
+    torch = _torch()
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(RuntimeError) as theirs:
+        torch.nn.Linear(3, 2, dtype=torch.float64)(torch.tensor(x))
+    with pytest.raises(RuntimeError) as ours:
+        nn.Linear(3, 2, seed=0)(ad.tensor(x))
+    assert isinstance(ours.value, type(theirs.value))
+    # A numpy array is not a Tensor: it is taken in the layer's dtype (PyTorch takes
+    # only tensors, so there is nothing to match there).
+    out = nn.Linear(3, 2, seed=0)(x)
+    assert out.dtype == np.float64
 
 
 def test_sequential_rejects_non_modules():

@@ -8,6 +8,11 @@ recorded, gives higher-order derivatives. ``P.<name>`` calls an op *dually*:
 on plain arrays it runs the forward and returns an array, on Tensors it
 records; VJPs use it (and operators and numpy-named methods, dual by nature)
 for what is not a kernel, such as reshaping.
+
+Every public function that takes numpy's ``axis=`` or ``keepdims=`` also takes
+PyTorch's names for them, ``dim=`` and ``keepdim=`` (``torch_names``): one
+renaming, here, for the ops ``defop`` makes public and the functions built from
+them, so the Tensor methods, which are those functions, take them too.
 """
 
 import dis
@@ -21,6 +26,9 @@ from ..tensor import Tensor
 
 REGISTRY = {}
 P = types.SimpleNamespace()
+
+# PyTorch's keyword names for numpy's, accepted wherever numpy's are.
+TORCH_NAMES = {"dim": "axis", "keepdim": "keepdims"}
 
 
 class Op:
@@ -108,6 +116,48 @@ class _PerIndex:
         return functools.partial(self.vjp, i)
 
 
+def _aliases(fn):
+    """The ``(torch_name, numpy_name)`` pairs of ``TORCH_NAMES`` that fit ``fn``'s parameters."""
+    params = inspect.signature(fn).parameters
+    return tuple((t, n) for t, n in TORCH_NAMES.items() if n in params)
+
+
+def _renamed(where, aliases, kw):
+    """``kw`` (a call's own dict) with PyTorch's names in ``aliases`` turned into numpy's."""
+    for torch_name, name in aliases:
+        if torch_name in kw:
+            if name in kw:
+                raise TypeError(f"{where}: got both {name}= and {torch_name}= (PyTorch's name "
+                                f"for {name}), expected one of them")
+            kw[name] = kw.pop(torch_name)
+    return kw
+
+
+def torch_names(fn):
+    """Decorator: ``fn`` also takes ``dim=`` for its ``axis=`` and ``keepdim=`` for its
+    ``keepdims=`` (those of the two it has), as PyTorch names them; both at once is a
+    TypeError. Public ops get this from ``defop``; this is for the functions built
+    from them.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> from pyautodiff.ops import torch_names
+    >>> @torch_names
+    ... def total(x, axis=None, keepdims=False):
+    ...     return ad.sum(x, axis=axis, keepdims=keepdims)
+    >>> total(ad.ones((2, 3)), dim=1, keepdim=True).shape
+    (2, 1)
+    """
+    aliases = _aliases(fn)
+
+    @functools.wraps(fn)
+    def function(*args, **kw):
+        return fn(*args, **_renamed(fn.__name__, aliases, kw)) if kw else fn(*args)
+
+    return function
+
+
 def defop(vjp, nin=1, name=None, public=True, fused=None):
     """Register the decorated forward ``f(B, *inputs, ...)`` as an op.
 
@@ -118,8 +168,9 @@ def defop(vjp, nin=1, name=None, public=True, fused=None):
     forward result (``at=None``), input ``at`` (an int) or the constant ``at`` (a
     float: ``("mul", -1.0)`` for ``-g``): then, when the engine already holds a
     gradient for that input, it adds the term in with ``B.acc_op`` in one pass
-    (tests check both ways agree). Returns the public function (the forward's signature without ``B``, always returning a
-    Tensor), with the op as its ``op`` attribute.
+    (tests check both ways agree). Returns the public function (the forward's
+    signature without ``B``, always returning a Tensor, taking ``dim=``/``keepdim=``
+    as ``torch_names`` says), with the op as its ``op`` attribute.
     """
 
     def register(forward):
@@ -132,6 +183,7 @@ def defop(vjp, nin=1, name=None, public=True, fused=None):
         setattr(P, op_name, op)
         if not public:
             return op
+        aliases = _aliases(forward)
 
         @functools.wraps(forward)
         def function(*args, **kw):
@@ -139,6 +191,8 @@ def defop(vjp, nin=1, name=None, public=True, fused=None):
                 return apply1(op, args[0])  # t.exp(), t.sum(): the common, cheap case
             if len(args) == 2 and not kw and op.nin == 2:
                 return apply2(op, *args)  # ad.add(x, y), as x + y
+            if kw and aliases:
+                kw = _renamed(op_name, aliases, kw)
             return apply(op, args, kw)
 
         sig = inspect.signature(forward)

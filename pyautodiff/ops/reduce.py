@@ -1,4 +1,5 @@
-"""Reductions over an ``axis`` (None, an int or a tuple), with numpy's ``keepdims``.
+"""Reductions over an ``axis`` (None, an int or a tuple), with numpy's ``keepdims``
+(PyTorch's ``dim`` and ``keepdim`` are accepted for them: see ``ops.torch_names``).
 
 Each VJP puts the reduced axes back (``_unreduce``) and broadcasts the
 gradient over them.
@@ -42,6 +43,9 @@ def _unreduce(g, shape, axis, keepdims):
 def sum(B, x, axis=None, keepdims=False):
     """Sum over ``axis`` (None: all elements).
 
+    As every reduction, it also takes PyTorch's names: ``dim`` for ``axis`` and
+    ``keepdim`` for ``keepdims`` (giving both names of one is a TypeError).
+
     Examples
     --------
     >>> import pyautodiff as ad
@@ -50,6 +54,9 @@ def sum(B, x, axis=None, keepdims=False):
     Tensor([4., 6.], dtype=float64)
     >>> x.sum()
     Tensor(10., dtype=float64)
+    >>> x.sum(dim=1, keepdim=True)
+    Tensor([[3.],
+            [7.]], dtype=float64)
     """
     return B.sum(x, axes("sum", axis, np.ndim(x)), keepdims=keepdims)
 
@@ -68,6 +75,8 @@ def mean(B, x, axis=None, keepdims=False):
     >>> import pyautodiff as ad
     >>> ad.tensor([[1.0, 2.0], [3.0, 4.0]]).mean(axis=1)
     Tensor([1.5, 3.5], dtype=float64)
+    >>> ad.mean(ad.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0)
+    Tensor([2., 3.], dtype=float64)
     """
     ax = axes("mean", axis, np.ndim(x))
     return B.div(B.sum(x, ax, keepdims=keepdims), _count(np.shape(x), ax))
@@ -98,11 +107,16 @@ def _check_nonempty(name, x, axis):
 def max(B, x, axis=None, keepdims=False):
     """Largest element over ``axis``; ties share the gradient evenly.
 
+    The values only, as numpy's ``max``, also when called with PyTorch's ``dim=``:
+    ``torch.max(x, dim)`` gives ``(values, indices)``, this gives ``values``.
+
     Examples
     --------
     >>> import pyautodiff as ad
     >>> ad.tensor([[1.0, 5.0], [3.0, 2.0]]).max(axis=1)
     Tensor([5., 3.], dtype=float64)
+    >>> ad.tensor([[1.0, 5.0], [3.0, 2.0]]).max(dim=0)
+    Tensor([3., 5.], dtype=float64)
     """
     return B.max(x, _check_nonempty("max", x, axis), keepdims=keepdims)
 
@@ -111,11 +125,16 @@ def max(B, x, axis=None, keepdims=False):
 def min(B, x, axis=None, keepdims=False):
     """Smallest element over ``axis``; ties share the gradient evenly.
 
+    The values only, also with ``dim=`` (``torch.min(x, dim)`` adds the indices).
+
     Examples
     --------
     >>> import pyautodiff as ad
     >>> ad.tensor([[1.0, 5.0], [3.0, 2.0]]).min(axis=0)
     Tensor([1., 2.], dtype=float64)
+    >>> ad.tensor([[1.0, 5.0], [3.0, 2.0]]).min(dim=1, keepdim=True)
+    Tensor([[1.],
+            [2.]], dtype=float64)
     """
     return B.min(x, _check_nonempty("min", x, axis), keepdims=keepdims)
 
@@ -131,6 +150,8 @@ def logsumexp(B, x, axis=None, keepdims=False):
     >>> import pyautodiff as ad
     >>> ad.logsumexp(ad.tensor([1000.0, 1000.0]))
     Tensor(1000.69314718, dtype=float64)
+    >>> ad.logsumexp(ad.tensor([[0.0, 0.0], [1.0, 1.0]]), dim=1)
+    Tensor([0.69314718, 1.69314718], dtype=float64)
     """
     ax = axes("logsumexp", axis, np.ndim(x))
     m = B.max(x, ax, keepdims=True)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..engine import apply
 from ..tensor import Tensor, _dtype_arg
-from . import P, defop
+from . import P, defop, torch_names
 from .reduce import axes
 
 
@@ -152,6 +152,7 @@ def _joined(op, name, seq, axis):
     return apply(op, seq, {"axis": int(axis)})
 
 
+@torch_names
 def concatenate(seq, axis=0):
     """Join tensors along an existing ``axis``.
 
@@ -164,6 +165,7 @@ def concatenate(seq, axis=0):
     return _joined(_concatenate, "concatenate", seq, axis)
 
 
+@torch_names
 def stack(seq, axis=0):
     """Join same-shaped tensors along a new ``axis``.
 
@@ -223,6 +225,7 @@ def swapaxes(x, axis1, axis2):
     return transpose(x, tuple(perm))
 
 
+@torch_names
 def squeeze(x, axis=None):
     """Remove dimensions of length one (all of them, or those in ``axis``).
 
@@ -242,6 +245,7 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for a, n in enumerate(shape) if a not in drop))
 
 
+@torch_names
 def expand_dims(x, axis):
     """Insert dimensions of length one at ``axis`` (an int or a tuple).
 
