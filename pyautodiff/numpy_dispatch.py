@@ -10,11 +10,14 @@ converting the Tensor to its value, which would silently drop its gradient:
   their defaults only;
 - one whose result carries no gradient gives what it gives on the values:
   comparisons and other bool tests as bool Tensors (as the Tensor operators),
-  metadata (``np.shape``) and indices or bools (``np.argmax``, ``np.allclose``)
-  as numpy returns them;
-- any other raises TypeError naming it; ``numpy_functions()`` lists the rest.
+  metadata (``np.shape``), indices, bools and text (``np.argmax``,
+  ``np.allclose``, ``np.array2string``) as numpy returns them;
+- any other raises TypeError naming it. ``numpy_functions()`` lists the ones above.
 
 Nothing changes for plain ndarrays: numpy calls these only when a Tensor is involved.
+numpy looks for Tensors only where its dispatcher does: in the sequence of
+``np.concatenate([t, u])``, but not inside a list given as one array
+(``np.sum([t, u])``, ``np.array([t, u])``), which numpy converts with ``__array__``.
 """
 
 import inspect
@@ -193,7 +196,7 @@ def _value(a):
 
 def _values(func, args, kwargs):
     """``func`` on the values of the Tensors among its arguments: for results that carry
-    no gradient (metadata, indices, bools)."""
+    no gradient (metadata, indices, bools, text)."""
     return func(*map(_value, args), **{k: _value(v) for k, v in kwargs.items()})
 
 
@@ -208,6 +211,7 @@ _FUNCTIONS.update(dict.fromkeys((
     np.result_type, np.can_cast, np.iscomplexobj, np.isrealobj,  # read no values
     np.argsort, np.nonzero, np.count_nonzero,  # integer results
     np.allclose, np.isclose, np.array_equal,  # bool results
+    np.array2string, np.array_str, np.array_repr,  # text
 ), _values))
 
 

@@ -318,7 +318,7 @@ def test_float_tests_give_bool_tensor_without_gradient(f, backend):
     _no_grad_bools(f(ad.tensor(x, requires_grad=True)), f(x))
 
 
-# Functions that read no values, or give indices or bools: numpy's answer on the value.
+# Functions that read no values, or give indices, bools or text: numpy's answer on the value.
 VALUE_CALLS = [
     ("shape", lambda t: np.shape(t)),
     ("ndim", lambda t: np.ndim(t)),
@@ -338,6 +338,9 @@ VALUE_CALLS = [
     ("isclose", lambda t: np.isclose(t, np.round(np.asarray(t), 1), atol=0.03)),
     ("array_equal", lambda t: np.array_equal(t, t * 1.0)),
     ("where", lambda t: np.where(t > 0)),
+    ("array2string", lambda t: np.array2string(t, precision=3)),
+    ("array_str", lambda t: np.array_str(t)),
+    ("array_repr", lambda t: np.array_repr(t)),
 ]
 
 
