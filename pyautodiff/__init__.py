@@ -10,6 +10,7 @@ from .creation import full, ones, ones_like, rand, randn, tensor, zeros, zeros_l
 from .engine import enable_grad, is_grad_enabled, no_grad
 from .functional import grad, hessian, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
+from .numpy_dispatch import numpy_functions
 from .ops.composite import log_softmax, softmax, var
 from .ops.elementwise import (
     abs,
@@ -36,7 +37,7 @@ from .ops.elementwise import (
     tanh,
     where,
 )
-from .ops.linalg import matmul
+from .ops.linalg import dot, matmul, norm
 from .ops.reduce import logsumexp, max, mean, min, sum
 from .ops.shape import (
     astype,
@@ -76,6 +77,7 @@ __all__ = [
     "copy",
     "cos",
     "div",
+    "dot",
     "enable_grad",
     "exp",
     "expand_dims",
@@ -105,6 +107,8 @@ __all__ = [
     "neg",
     "nn",
     "no_grad",
+    "norm",
+    "numpy_functions",
     "ones",
     "ones_like",
     "optim",

@@ -95,8 +95,13 @@ class Tensor:
     # which keeps only what the backward pass needs: when the last Tensor of an
     # intermediate result goes, its array goes too unless a VJP saved it.
     __slots__ = ("__weakref__", "_data", "_grad", "_node", "_rg")
-    # numpy defers to our reflected operators (``np.ones(3) * x`` -> x.__rmul__).
-    __array_ufunc__ = None
+
+    # numpy functions on Tensors run the ops, or refuse (numpy_dispatch.py).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_dispatch.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_dispatch.array_function(func, types, args, kwargs)
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self._data = as_array(data, "Tensor", dtype, copy=True)
@@ -543,3 +548,6 @@ for _module, _names in (
     for _name in _names:
         setattr(Tensor, _name, getattr(_module, _name))
 del _module, _names, _name
+
+# Last: its tables hold the ops and the methods bound above.
+from . import numpy_dispatch

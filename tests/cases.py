@@ -542,6 +542,30 @@ case("matmul", "ndarray-left", lambda y: C23 @ y, lambda y: C23 @ y, ((3, 2),))
 case("matmul", "ndarray-right", lambda x: x @ C23.T, lambda x: x @ C23.T, ((4, 3),))
 
 
+# dot: numpy's, through mul for a 0-d operand and matmul otherwise.
+for _sx, _sy in [((), (4,)), ((3, 4), ()), ((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 3)),
+                 ((3, 4), (4, 2)), ((2, 3, 4), (4,)), ((2, 3, 4), (4, 5)), ((4,), (2, 4, 3))]:
+    case("dot", f"{_shape_str(_sx)}.{_shape_str(_sy)}", ad.dot, np.dot, (_sx, _sy))
+case("dot", "ndarray-left", lambda y: ad.dot(C23, y), lambda y: np.dot(C23, y), ((3, 2),))
+
+
+# ----- norm (numpy.linalg.norm: 2-norm and Frobenius) ---------------------------------------
+
+for _desc, _shape, _kw in [
+    ("1d", (5,), {}),
+    ("2d-frobenius", (3, 4), {}),
+    ("3d-flattened", (2, 3, 4), {}),
+    ("0d", (), {}),
+    ("axis0", (3, 4), {"axis": 0}),
+    ("axis-negative-keepdims", (2, 3, 4), {"axis": -1, "keepdims": True}),
+    ("axis-pair-fro", (2, 3, 4), {"axis": (0, 2), "ord": "fro"}),
+    ("all-keepdims", (3, 4), {"keepdims": True}),
+    ("ord2-vector", (6,), {"ord": 2}),
+    ("ord-fro-matrix", (3, 4), {"ord": "fro"}),
+]:
+    case("norm", _desc, at(ad.norm, **_kw), at(np.linalg.norm, **_kw), (_shape,), "nonzero")
+
+
 # ----- the fused backward kernels (internal ops), called directly -------------------------
 
 _tanh_grad = REGISTRY["tanh_grad"]

@@ -28,7 +28,7 @@ PRIMITIVES = {
 
 # Every function of API.md's "Operations" list (module functions; operators map onto them).
 API_OPS = {
-    "add", "sub", "mul", "div", "pow", "neg", "abs", "matmul",
+    "add", "sub", "mul", "div", "pow", "neg", "abs", "matmul", "dot", "norm",
     "exp", "log", "log1p", "expm1", "sqrt", "square", "sin", "cos", "tanh", "sigmoid", "relu",
     "softplus", "maximum", "minimum", "where", "clip",
     "sum", "mean", "max", "min", "var", "logsumexp", "softmax", "log_softmax",
