@@ -43,18 +43,15 @@ def _check(name, t, value):
         )
 
 
-def _value(name, value, dtype):
+def _value(name, value):
     """The array (or number) to write: a tensor's value, or an operand as ops take it."""
-    if isinstance(value, Tensor):
-        return value._data
-    v = operand(value, name)
-    return v
+    return value._data if isinstance(value, Tensor) else operand(value, name)
 
 
 def _write(name, t, index, value):
     """``t._data[index] = value`` as a library write (see ``memory.writing``)."""
     a = t._data
-    with memory.writing(a, name):
+    with memory.writing(a, f"{name}: the tensor"):
         try:
             a[index] = value
         except (ValueError, IndexError, TypeError) as e:
@@ -69,7 +66,7 @@ def inplace(op, t, other):
     """``t op= other``: compute ``t op other`` as the op would, write it into ``t``."""
     name = f"{op.name}_"
     _check(name, t, other)
-    value = _value(name, other, t._data.dtype)
+    value = _value(name, other)
     with no_grad():
         B = backends.active
         x = t._data
@@ -97,7 +94,7 @@ def setitem(t, index, value):
         index = index._data
     elif isinstance(index, tuple):
         index = tuple(i._data if isinstance(i, Tensor) else i for i in index)
-    _write("setitem", t, index, _value("setitem", value, t._data.dtype))
+    _write("setitem", t, index, _value("setitem", value))
 
 
 def fill_(t, value):

@@ -218,9 +218,9 @@ def _liftable(a, where):
     for b in chain:
         if not (id(b) in _locks or b is a and id(r) in _locks and (a.size <= 1 or all(a.strides))):
             raise ValueError(
-                f"{where}: the tensor's array is read-only, and not because a graph holds it "
-                "(it was made read-only outside pyautodiff, or it is a broadcast view); give "
-                "the tensor a writable array of its own (t.data = t.numpy().copy())"
+                f"{where} is read-only, and not because a graph holds it (its array was made "
+                "read-only outside pyautodiff, or is a broadcast view); give the tensor a "
+                "writable array of its own: t.data = t.numpy().copy()"
             )
     return chain
 
@@ -242,7 +242,7 @@ class writing:
     >>> import numpy as np
     >>> from pyautodiff import memory
     >>> a = np.zeros(2)
-    >>> with memory.writing(a, "example"):
+    >>> with memory.writing(a, "the example"):
     ...     a += 1
     >>> memory.version(a)
     1

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from . import backends
+from . import backends, memory
 from .engine import enable_grad
 from .tensor import Tensor
 
@@ -175,6 +175,8 @@ class Optimizer:
                 loss = closure()
         c = _c_backend()
         name = type(self).__name__
+        todo = []
+        # Every check first: a step updates all the parameters or none (and no state).
         for i, p in enumerate(self.params):
             grad = p.grad
             if grad is None:
@@ -186,25 +188,29 @@ class Optimizer:
                     f"{name}.step: parameter {i} has shape {x.shape} but its gradient "
                     f"{g.shape}"
                 )
-            if not x.flags.writeable:
-                raise ValueError(
-                    f"{name}.step: parameter {i} is read-only; its data must be a "
-                    "writable array"
-                )
-            self._update(i, x, g, self.state[i], c)
+            # (a graph that saved the parameter does not stop the step: the write counts
+            # as a new version, and a backward through that graph then raises)
+            memory.check_writable(x, f"{name}.step: parameter {i}")
+            for key, buf in self.state[i].items():
+                if type(buf) is _ndarray and (buf.shape != x.shape or buf.dtype != x.dtype):
+                    raise ValueError(
+                        f"{name}.step: parameter {i} is now {x.shape} {x.dtype}, "
+                        f"but its state {key!r} was made for {buf.shape} {buf.dtype}"
+                    )
+            todo.append((i, x, g))
+        for i, x, g in todo:
+            with memory.writing(x, f"{name}.step: parameter {i}"):
+                self._update(i, x, g, self.state[i], c)
         return loss
 
     # ----- helpers for subclasses ------------------------------------------
-    def _buffer(self, i, state, key, x):
-        """``state[key]``: a C-contiguous array of zeros like ``x``, made at first use."""
+    @staticmethod
+    def _buffer(state, key, x):
+        """``state[key]``: a C-contiguous array of zeros like ``x``, made at first use
+        (``step`` checked an existing one fits)."""
         buf = state.get(key)
         if buf is None:
             buf = state[key] = np.zeros(x.shape, x.dtype)
-        elif buf.shape != x.shape or buf.dtype != x.dtype:
-            raise ValueError(
-                f"{type(self).__name__}.step: parameter {i} is now {x.shape} {x.dtype}, "
-                f"but its state {key!r} was made for {buf.shape} {buf.dtype}"
-            )
         return buf
 
     def _work(self, x, k):
@@ -296,7 +302,7 @@ class SGD(Optimizer):
         buf, first = None, False
         if mom != 0:
             first = "momentum_buffer" not in state
-            buf = self._buffer(i, state, "momentum_buffer", x)
+            buf = self._buffer(state, "momentum_buffer", x)
         if x.size == 0:
             return
         if c is not None and _fusable(x, g, *(() if buf is None else (buf,))):
@@ -389,8 +395,8 @@ class Adam(Optimizer):
         super().__init__(params)
 
     def _update(self, i, x, g, state, c):
-        m = self._buffer(i, state, "exp_avg", x)
-        v = self._buffer(i, state, "exp_avg_sq", x)
+        m = self._buffer(state, "exp_avg", x)
+        v = self._buffer(state, "exp_avg_sq", x)
         t = state["step"] = state.get("step", 0) + 1
         if x.size == 0:
             return
