@@ -23,6 +23,7 @@ _F32 = np.dtype(np.float32)
 _new = Tensor.__new__
 _make = Tensor._make
 _next_seq = memory.next_seq  # (node numbers and write stamps share one counter)
+_lock, _lock1 = memory.lock, memory.lock1
 
 
 class _GradMode(threading.local):
@@ -76,31 +77,17 @@ def _lockable(a, v):
     return type(v) is _ndarray and (not isinstance(a, Node) or type(v.base) is _ndarray)
 
 
-def _locking(n, arrays):
-    """Make node ``n`` hold locks on ``arrays``."""
-    n.__class__ = _LockingNode
-    n._locks = memory.lock(arrays)
-
-
-def _free(n):
-    """Drop what node ``n`` kept for the backward pass, and its locks."""
-    n._args = n._vals = n._out = None
-    if type(n) is _LockingNode:
-        _LockingNode.__del__(n)
-
-
 def hold_result(t):
     """Lock the array of ``t``, a result of a recorded op whose graph is live, because
     the user asked for it (``t.data``): until the node is freed or dropped."""
     n, a = t._node, t._data
-    if type(n) is _LockingNode and n._locks and any(k == id(a) for k, _ in n._locks):
-        return
-    held = memory.lock((a,), weak=True)
-    if type(n) is _LockingNode and n._locks:
-        n._locks = n._locks + held
+    if type(n) is _LockingNode:
+        if any(e[3] == id(a) for e in n._locks):
+            return
+        n._locks += memory.lock((a,), weak=True)
     else:
+        n._locks = memory.lock((a,), weak=True)
         n.__class__ = _LockingNode
-        n._locks = held
 
 
 def _record(t, out, op, args, vals, kw, needs):
@@ -120,7 +107,8 @@ def _record(t, out, op, args, vals, kw, needs):
     n.dtype = out.dtype
     reach = [v for a, v in zip(args, vals) if _lockable(a, v)]
     if reach:
-        _locking(n, reach)
+        n._locks = memory.lock(reach)
+        n.__class__ = _LockingNode
     t._rg = True
     t._node = n
     return t
@@ -174,15 +162,18 @@ def apply1(op, x):
     t._node = None
     if x._rg and _mode.enabled:
         # Recording inline, not through _record(): this is the hottest path.
-        n = _new_node(Node)
+        if op.save_in is None:
+            if x._node is None or type(xd.base) is _ndarray:  # (see _lockable)
+                n = _new_node(_LockingNode)
+                n._locks = _lock1(xd)
+            else:
+                n = _new_node(Node)
+            n._vals = (xd,)
+        else:
+            n = _new_node(Node)
+            n._vals = _NO_INPUT
         n._op = op
         n._args = (x._node or x,)
-        if op.save_in is None:
-            n._vals = (xd,)
-            if x._node is None or type(xd.base) is _ndarray:  # (see _lockable)
-                _locking(n, (xd,))
-        else:
-            n._vals = _NO_INPUT
         n._out = out if op.save_out else None
         n._kw = None
         n._needs = _ONLY_FIRST
@@ -234,16 +225,18 @@ def apply2(op, x, y):
     t._node = None
     if (xr or yr) and _mode.enabled:
         # Inline, as in apply1: binary operators are as hot.
-        n = _new_node(Node)
-        n._op = op
-        n._args = (xa, ya)
         keep = op.save_in
-        n._vals = vals = (xd, yd) if keep is None else (xd if keep[0] else None,
-                                                        yd if keep[1] else None)
-        lx = type(vals[0]) is _ndarray and (xl or type(xd.base) is _ndarray)
+        vals = (xd, yd) if keep is None else (xd if keep[0] else None, yd if keep[1] else None)
+        lx = type(vals[0]) is _ndarray and (xl or type(xd.base) is _ndarray)  # (see _lockable)
         ly = type(vals[1]) is _ndarray and (yl or type(yd.base) is _ndarray)
         if lx or ly:
-            _locking(n, (xd, yd) if lx and ly else (xd,) if lx else (yd,))
+            n = _new_node(_LockingNode)
+            n._locks = _lock((xd, yd)) if lx and ly else _lock1(xd if lx else yd)
+        else:
+            n = _new_node(Node)
+        n._vals = vals
+        n._op = op
+        n._args = (xa, ya)
         n._out = out if op.save_out else None
         n._kw = None
         n._needs = _BOTH if xr and yr else _ONLY_FIRST if xr else _ONLY_SECOND
@@ -481,90 +474,101 @@ def _sweep(root, g, retain, create_graph):
     shared = set()
     leaves = {}
     heap = []
-    last_write = memory.last_write
-    pop, push = heapq.heappop, heapq.heappush
-    B = backends.active
-    big, big32 = B.THRESHOLD, B.THRESHOLD_F32
-    # The backend's kernels for a backward pass (the C backend's fuse elementwise formulas).
-    KB = getattr(B, "BACKWARD", B)
-    K = P
-    node = root
-    while True:
-        vals = node._vals
-        if vals is None:
-            raise RuntimeError(
-                f"backward: the graph through '{node._op.name}' was already freed by an "
-                "earlier backward; pass retain_graph=True to the first backward to run "
-                "it twice"
-            )
-        if last_write[0] > node._seq:
-            _check_versions(node)
-        op = node._op
-        args, kw, vjps = node._args, node._kw, op.vjps
-        if create_graph:
-            vals = tuple(_recorded(a, v) for a, v in zip(args, vals))
-            out = _recorded(node, node._out)
-            fused = None
-        else:
-            out = node._out
-            fused = op.fused
-            # Kernels for this node's arrays: large ones go to the active backend.
-            K = KB if g.size >= big and (g.dtype is not _F32 or g.size >= big32) else _small
-        # In a chain each node reaches one new parent while nothing else waits:
-        # that parent is next, and the heap is skipped.
-        fresh = None
-        for i in node._needs:
-            parent = args[i]
-            leaf = isinstance(parent, Tensor)
-            held = leaves.get(parent) if leaf else pending.get(parent)
-            if held is not None and fused is not None and fused[i] is not None and _fused_into(
-                    K, fused[i], leaf, held, parent, g, out, vals, shared):
-                continue
-            gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
-            # The parent's shape and dtype: a node has them, a leaf's array too (as do
-            # numpy scalars from 0-d results, which gi may be).
-            meta = parent._data if leaf else parent
-            if create_graph or gi.shape != meta.shape or gi.dtype is not meta.dtype:
-                gi = _fit(K, gi, meta.shape, meta.dtype, op, i)
-            if leaf:
-                # A leaf keeps an array only if no one else can see it: not the
-                # upstream gradient itself and not a view of another array.
-                if held is None:
-                    leaves[parent] = (gi, gi is not g and _fresh(gi._data if create_graph else gi))
-                elif held[1] and not create_graph:
-                    leaves[parent] = (K.acc(held[0], gi), True)
-                else:
-                    leaves[parent] = (K.add(held[0], gi), True)
-            elif held is not None:
-                if create_graph or parent in shared:
-                    pending[parent] = K.add(held, gi)
-                    shared.discard(parent)
-                else:
-                    pending[parent] = K.acc(held, gi)
+    # Writes stamped after a node was recorded changed what it saved (memory.py).
+    last_write = memory.last_write[0]
+    # The locks of freed nodes, released together at the end (or on an error).
+    unlocking = []
+    try:
+        pop, push = heapq.heappop, heapq.heappush
+        B = backends.active
+        big, big32 = B.THRESHOLD, B.THRESHOLD_F32
+        # The backend's kernels for a backward pass (the C backend's fuse elementwise formulas).
+        KB = getattr(B, "BACKWARD", B)
+        K = P
+        node = root
+        while True:
+            vals = node._vals
+            if vals is None:
+                raise RuntimeError(
+                    f"backward: the graph through '{node._op.name}' was already freed by an "
+                    "earlier backward; pass retain_graph=True to the first backward to run "
+                    "it twice"
+                )
+            if last_write > node._seq:
+                _check_versions(node)
+            op = node._op
+            args, kw, vjps = node._args, node._kw, op.vjps
+            if create_graph:
+                vals = tuple(_recorded(a, v) for a, v in zip(args, vals))
+                out = _recorded(node, node._out)
+                fused = None
             else:
-                pending[parent] = gi
-                if gi is g or not create_graph and type(gi.base) is _ndarray:
-                    shared.add(parent)
-                if fresh is None and not heap:
-                    fresh = parent
+                out = node._out
+                fused = op.fused
+                # Kernels for this node's arrays: large ones go to the active backend.
+                K = KB if g.size >= big and (g.dtype is not _F32 or g.size >= big32) else _small
+            # In a chain each node reaches one new parent while nothing else waits:
+            # that parent is next, and the heap is skipped.
+            fresh = None
+            for i in node._needs:
+                parent = args[i]
+                leaf = type(parent) is Tensor or not isinstance(parent, Node)
+                held = leaves.get(parent) if leaf else pending.get(parent)
+                if held is not None and fused is not None and fused[i] is not None and _fused_into(
+                        K, fused[i], leaf, held, parent, g, out, vals, shared):
+                    continue
+                gi = vjps[i](K, g, out, *vals, **kw) if kw else vjps[i](K, g, out, *vals)
+                # The parent's shape and dtype: a node has them, a leaf's array too (as do
+                # numpy scalars from 0-d results, which gi may be).
+                meta = parent._data if leaf else parent
+                if create_graph or gi.shape != meta.shape or gi.dtype is not meta.dtype:
+                    gi = _fit(K, gi, meta.shape, meta.dtype, op, i)
+                if leaf:
+                    # A leaf keeps an array only if no one else can see it: not the
+                    # upstream gradient itself and not a view of another array.
+                    if held is None:
+                        leaves[parent] = (gi, gi is not g and _fresh(gi._data if create_graph else gi))
+                    elif held[1] and not create_graph:
+                        leaves[parent] = (K.acc(held[0], gi), True)
+                    else:
+                        leaves[parent] = (K.add(held[0], gi), True)
+                elif held is not None:
+                    if create_graph or parent in shared:
+                        pending[parent] = K.add(held, gi)
+                        shared.discard(parent)
+                    else:
+                        pending[parent] = K.acc(held, gi)
                 else:
-                    push(heap, (-parent._seq, parent))
-        if not retain:
-            _free(node)
-        if fresh is not None:
-            if heap:
-                push(heap, (-fresh._seq, fresh))
+                    pending[parent] = gi
+                    if gi is g or not create_graph and type(gi.base) is _ndarray:
+                        shared.add(parent)
+                    if fresh is None and not heap:
+                        fresh = parent
+                    else:
+                        push(heap, (-parent._seq, parent))
+            if not retain:
+                node._args = node._vals = node._out = None
+                if type(node) is _LockingNode:
+                    # (a plain node again: nothing left to release when it dies)
+                    node.__class__ = Node
+                    unlocking.append(node._locks)
+            if fresh is not None:
+                if heap:
+                    push(heap, (-fresh._seq, fresh))
+                    node = pop(heap)[1]
+                else:
+                    node = fresh
+            elif heap:
                 node = pop(heap)[1]
             else:
-                node = fresh
-        elif heap:
-            node = pop(heap)[1]
-        else:
-            if KB is not B:
-                KB.settle(leaves)
-            return leaves
-        g = pending.pop(node)
+                if KB is not B:
+                    KB.settle(leaves)
+                return leaves
+            g = pending.pop(node)
 
+    finally:
+        if unlocking:
+            memory.release_all(unlocking)
 
 # Last: the ops are built on this module, and the backward pass records through them.
 from .ops import P

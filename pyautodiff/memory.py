@@ -103,8 +103,10 @@ def written_since(a, seq):
 
 # ----- locks ---------------------------------------------------------------------------
 
-# id(array) -> [array (or a weak reference to it), number of locks, writeable before]
+# id(array) -> its lock: [array (or a weak reference to it), number of locks, writeable
+# before, id]. What ``lock`` returns, and ``release`` takes, is a list of these entries.
 _locks = {}
+_get = _locks.get
 # id(owner array) -> views made read-only by its lock, made writable again with it
 _waiting = {}
 # Releases asked for where the guard could not be taken (a node dropped by the garbage
@@ -115,13 +117,7 @@ _pending = collections.deque()
 def _drain():
     """Run the releases queued by ``release`` (the guard held)."""
     while _pending:
-        item = _pending.popleft()
-        if type(item) is tuple:  # a weakly locked array died: forget its entry
-            key, e = item
-            if _locks.get(key) is e:
-                del _locks[key]
-        else:
-            _unlock(item)
+        _unlock(_pending.popleft())
 
 
 def _exit():
@@ -141,44 +137,77 @@ def lock(arrays, weak=False):
     held = []
     _guard.acquire()
     try:
-        _drain()
         for a in arrays:
+            e = _get(id(a))
+            if e is not None and e[0] is a:  # locked already: the common case
+                e[1] += 1
+                held.append(e)
+                continue
             r = a if a.base is None else root(a)
             for b in (a,) if r is a else (r, a):
                 key = id(b)
-                e = _locks.get(key)
+                e = _get(key)
                 if e is None:
                     flags = b.flags
                     was = flags.writeable
                     if was:
                         flags.writeable = False
-                    e = _locks[key] = [b, 0, was]
+                    e = _locks[key] = [b, 0, was, key]
                     if weak:
-                        e[0] = weakref.ref(b, lambda _, item=(key, e): release(item))
+                        e[0] = weakref.ref(b, lambda _, e=e: release([e], died=True))
                 e[1] += 1
-                held.append((key, e))
+                held.append(e)
     finally:
         _exit()
     return held
 
 
-def release(held):
+def lock1(a):
+    """``lock((a,))``, fast when ``a`` is locked already (a leaf saved by many nodes)."""
+    e = _get(id(a))
+    if e is not None and e[0] is a:
+        with _guard:
+            if e[1]:  # (not released meanwhile)
+                e[1] += 1
+                return (e,)
+    return lock((a,))
+
+
+def release_all(helds):
+    """``release`` of each of ``helds``, under one taking of the guard."""
+    _guard.acquire()
+    try:
+        for held in helds:
+            _unlock(held)
+        if _pending:
+            _drain()
+    finally:
+        _exit()
+
+
+def release(held, died=False):
     """Release locks (what ``lock`` returned). Safe anywhere, a finalizer included: where
-    the guard is taken, the release waits for its holder."""
-    _pending.append(held)
+    the guard is taken, the release waits for its holder. ``died``: a weakly locked
+    array died, and its entry goes whatever its count."""
+    if died:
+        held[0][1] = 1
     if _guard.acquire(blocking=False):
         try:
-            _drain()
+            _unlock(held)
+            if _pending:
+                _drain()
         finally:
             _exit()
+    else:
+        _pending.append(held)
 
 
 def _unlock(held):
-    for key, e in held:
+    for e in held:
         e[1] -= 1
-        if e[1] or _locks.get(key) is not e:
+        if e[1] or _get(e[3]) is not e:
             continue
-        del _locks[key]
+        del _locks[e[3]]
         b = e[0]
         if type(b) is weakref.ref:
             b = b()
