@@ -313,3 +313,97 @@ def test_methods_equal_module_functions(rng):
                                       err_msg=name)
     np.testing.assert_array_equal(x.sum(axis=0, keepdims=True).numpy(),
                                   v.sum(axis=0, keepdims=True))
+
+
+# ----- everyday habits: format, tolist, round, pickle, data assignment ------------------------
+
+def test_format_of_0d_tensor_formats_its_value():
+    loss = (ad.tensor([1.0, 2.0], requires_grad=True) ** 2).sum() / 3.0
+    assert f"{loss:.4f}" == f"{5.0 / 3.0:.4f}" == "1.6667"
+    assert f"{ad.tensor(2.5):>8.2e}" == f"{2.5:>8.2e}"
+    assert f"{ad.tensor([1.0, 2.0])}" == repr(ad.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"format: spec '\.2f' needs a 0-d tensor, got shape \(2,\)"):
+        f"{ad.tensor([1.0, 2.0]):.2f}"
+
+
+def test_tolist_matches_numpy():
+    a = np.arange(6.0).reshape(2, 3) / 7
+    assert ad.tensor(a).tolist() == a.tolist()
+    assert ad.tensor(1.5).tolist() == 1.5
+
+
+@pytest.mark.parametrize("ndigits", [None, 0, 2])
+def test_round_gives_numpy_rounding_without_gradient(ndigits):
+    a = np.array([0.5, 1.5, 2.675, -1.2345])
+    w = ad.tensor(a, requires_grad=True)
+    r = round(w) if ndigits is None else round(w, ndigits)
+    assert isinstance(r, ad.Tensor) and not r.requires_grad
+    np.testing.assert_array_equal(r.numpy(), np.round(a, ndigits or 0))
+
+
+@pytest.mark.parametrize("kind", ["leaf", "leaf_requiring_grad", "result"])
+def test_pickle_keeps_value_dtype_requires_grad_and_no_graph(kind, dtype):
+    import pickle
+
+    a = np.linspace(-1, 1, 5).astype(dtype)
+    t = ad.tensor(a, requires_grad=kind != "leaf")
+    if kind == "result":
+        t = ad.tanh(t) * 2.0
+    u = pickle.loads(pickle.dumps(t))
+    np.testing.assert_array_equal(u.numpy(), t.detach().numpy())
+    assert u.dtype == dtype and u.is_leaf and u.grad is None
+    assert u.requires_grad == (kind != "leaf")
+    assert not np.shares_memory(u.numpy(), t.detach().numpy())
+    if u.requires_grad:  # a leaf of its own: gradients flow to it
+        (u * u).sum().backward()
+        np.testing.assert_allclose(u.grad.numpy(), 2 * u.numpy(), rtol=1e-6)
+
+
+def test_data_setter_checks_type_and_dtype():
+    t = ad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"data: expected a numpy ndarray \(or a Tensor\), got list"):
+        t.data = [2.0]
+    with pytest.raises(TypeError, match=r"data: the array has dtype float32, the tensor float64"):
+        t.data = np.ones(2, dtype=np.float32)
+    assert repr(t) == "Tensor([1., 2.], dtype=float64, requires_grad=True)"
+    new = np.array([3.0, 4.0, 5.0])
+    t.data = new
+    assert t.data is new and t.shape == (3,)
+    t.data = ad.tensor([7.0])
+    np.testing.assert_array_equal(t.numpy(), [7.0])
+
+
+def test_requires_grad_in_place_returns_the_tensor():
+    t = ad.zeros(3)
+    assert t.requires_grad_() is t and t.requires_grad
+    assert t.requires_grad_(False) is t and not t.requires_grad
+    y = t * 2.0
+    with pytest.raises(RuntimeError, match="leaf"):
+        ad.tensor([1.0], requires_grad=True).__mul__(2.0).requires_grad_()
+    assert not y.requires_grad
+
+
+def test_reading_grad_of_a_non_leaf_warns_once(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.modules["pyautodiff.tensor"], "_warned", [])
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3.0
+    y.sum().backward()
+    with pytest.warns(UserWarning, match=r"\.grad of a tensor that is not a leaf"):
+        assert y.grad is None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert y.grad is None  # once: a loop reading it does not flood the output
+        np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])  # leaves never warn
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_byte_swapped_input_becomes_a_native_float(order, dtype):
+    a = np.linspace(-2, 2, 7).astype(dtype.newbyteorder(order))
+    t = ad.tensor(a, requires_grad=True)
+    assert t.dtype == dtype and t.dtype.isnative
+    ad.exp(t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), np.exp(a.astype(dtype)), rtol=1e-6)
