@@ -56,7 +56,7 @@ class Node:
 
 class _LockingNode(Node):
     """A node holding locks (``memory.lock``) on arrays the user can reach: released
-    when the backward pass frees the node (``_free``) or when the node is dropped."""
+    when the backward pass frees the node (``_sweep``) or when the node is dropped."""
 
     __slots__ = ()
 
@@ -143,7 +143,7 @@ def _wrap(out):
 def apply1(op, x):
     """Apply a one-input op with no parameters: the fast path of unary operators."""
     B = backends.active
-    if isinstance(x, Tensor):
+    if type(x) is Tensor or isinstance(x, Tensor):
         xd = x._data
     else:
         return apply(op, (x,), None)
