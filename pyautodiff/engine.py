@@ -31,6 +31,7 @@ class _GradMode(threading.local):
 
 
 _mode = _GradMode()
+_accumulating = threading.Lock()
 
 
 # ----- recording --------------------------------------------------------------
@@ -406,8 +407,9 @@ def backward(t, gradient=None, retain_graph=False, create_graph=False):
             gi = gi if owned else gi.copy()
         else:
             gi = _make(gi if owned and type(gi) is _ndarray else np.array(gi))
-        old = leaf._grad
-        leaf._grad = gi if old is None else old + gi
+        with _accumulating:  # (threads running backward into the same leaves add up)
+            old = leaf._grad
+            leaf._grad = gi if old is None else old + gi
 
 
 def _recorded(a, value):
