@@ -228,12 +228,18 @@ def _restore(b):
         _restore(view)
 
 
+def _inherits(view):
+    """Whether a read-only view of a locked array is read-only only through it: a plain
+    view, not a broadcast one (which numpy makes read-only for good)."""
+    return view.size <= 1 or all(view.strides)
+
+
 def adopt(view):
     """A read-only ``view`` a kernel made of a locked array becomes writable with it."""
     r = root(view)
     _guard.acquire()
     try:
-        if id(r) in _locks and (view.size <= 1 or all(view.strides)):
+        if id(r) in _locks and _inherits(view):
             _waiting.setdefault(id(r), []).append(view)
     finally:
         _exit()
@@ -245,7 +251,7 @@ def _liftable(a, where):
     r = root(a)
     chain = [b for b in ((r,) if r is a else (r, a)) if not b.flags.writeable]
     for b in chain:
-        if not (id(b) in _locks or b is a and id(r) in _locks and (a.size <= 1 or all(a.strides))):
+        if not (id(b) in _locks or b is a and id(r) in _locks and _inherits(a)):
             raise ValueError(
                 f"{where} is read-only, and not because a graph holds it (its array was made "
                 "read-only outside pyautodiff, or is a broadcast view); give the tensor a "
