@@ -108,7 +108,7 @@ typedef struct {
         double partials[PYAD_MAX_PARTS * PYAD_FUSE_SUMS] = {0};                 \
         const pyad_fuse_args f = {prog, nins, arrays, scalars};                 \
         const pyad_ctx c = {.partials = partials, .args = &f};                  \
-        pyad_run(n, PYAD_FUSE_BLOCK, n >= PYAD_PAR_MIN_HEAVY, TASK(fuse), &c);  \
+        pyad_run(n, PYAD_GRAIN(PYAD_PAR_MIN_HEAVY), n >= PYAD_PAR_MIN_HEAVY, TASK(fuse), &c); \
         for (size_t j = 0; j < PYAD_FUSE_SUMS; j++) {                           \
             double total = 0;                                                   \
             for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                         \
