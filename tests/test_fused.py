@@ -267,13 +267,17 @@ def test_fused_backward_leaves_no_reference_cycles():
 
 
 def in_two_threads(work):
-    """Run ``work(0)`` and ``work(1)`` at once on the C backend."""
-    with ad.use_backend("c"):
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    """Run ``work(0)`` and ``work(1)`` at once on the C backend (a block in each thread:
+    ``use_backend`` chooses the backend of its own thread)."""
+    def run(i):
+        with ad.use_backend("c"):
+            work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def test_two_threads_run_fused_backward_passes_at_once():
