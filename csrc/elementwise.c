@@ -15,7 +15,7 @@
     }                                                                           \
     void K(kname) PARAMS {                                                      \
         const pyad_ctx c = CTX;                                                 \
-        pyad_run(n, PYAD_GRAIN(par_min), n >= (par_min), TASK(kname), &c);                       \
+        pyad_run(n, PYAD_GRAIN(par_min), n >= (par_min), TASK(kname), &c);        \
     }
 
 #define OUT ((T *)c->out + start)

@@ -1,10 +1,10 @@
 """The active backend and the switch between backends.
 
 ``current()`` is the module whose kernels ops call in the calling thread (the
-engine reads it on every op, as ``common or state.active``). ``set_backend`` chooses the process-wide backend, which every thread uses
-outside ``use_backend`` blocks; a ``use_backend`` block chooses the backend of its
-own thread alone, as ``no_grad`` does, so threads with overlapping blocks never see
-each other's choice.
+engine reads it on every op, as ``common or state.active``). ``set_backend``
+chooses the process-wide backend, which every thread uses outside ``use_backend``
+blocks; a ``use_backend`` block chooses the backend of its own thread alone, as
+``no_grad`` does, so threads with overlapping blocks never see each other's choice.
 """
 
 import contextlib
@@ -171,7 +171,7 @@ def current():
     ...     backends.current().NAME
     'numpy'
     """
-    # (the engine inlines this expression: a call costs as much as the read)
+    # (the engine inlines this expression: a call would cost more than the read)
     return common or state.active
 
 

@@ -3,10 +3,11 @@
 Every call into C goes through the checks here first, because the kernels check
 nothing: both operands must be C-contiguous, aligned ndarrays of the same native
 float dtype (``ffi.from_buffer`` does not look at dtypes: three float32 values would
-pass as one and a half doubles; nor at alignment: see ``_in_place``), shapes must be one of the patterns a kernel handles, and
-a kernel's output is always a fresh array (``acc`` and ``acc_op`` write into an
-engine-owned one, never aliasing an input). Anything else, and arrays smaller than
-``THRESHOLD`` elements, goes to the numpy kernel of the same name.
+pass as one and a half doubles; nor at alignment: see ``_in_place``), shapes must be
+one of the patterns a kernel handles, and a kernel's output is always a fresh array
+(``acc`` and ``acc_op`` write into an engine-owned one, never aliasing an input).
+Anything else, and arrays smaller than ``THRESHOLD`` elements, goes to the numpy
+kernel of the same name.
 """
 
 import functools
