@@ -10,7 +10,8 @@
 #define PYAD_LANES 16
 
 /* The sum of TERM (an expression in x[k] and y[k]) over k in [0, n): lanes
- * within blocks, pairwise across blocks, a part per thread, parts added last. */
+ * within blocks, pairwise across blocks within each of pyad_run's parts, and the
+ * parts' sums added in order: the same bits whichever threads ran the parts. */
 #define REDUCTION(name, TERM)                                                   \
     PYAD_CLONES static double LOOP(name##_block)(size_t n, const T *restrict x, \
                                                  const T *restrict y) {         \
@@ -46,7 +47,7 @@
     static double LOOP(name##_run)(size_t n, const T *x, const T *y) {          \
         double partials[PYAD_MAX_PARTS] = {0};                                  \
         const pyad_ctx c = {.x = x, .y = y, .partials = partials};              \
-        pyad_run(n, PYAD_SUM_BLOCK, n >= PYAD_PAR_MIN, TASK(name), &c);         \
+        pyad_run(n, PYAD_GRAIN(PYAD_PAR_MIN), n >= PYAD_PAR_MIN, TASK(name), &c); \
         double total = 0;                                                       \
         for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                             \
             total += partials[p];                                               \
@@ -65,7 +66,7 @@
     }                                                                           \
     void K(acc)(size_t n, T *restrict dst, const T *restrict src) {             \
         const pyad_ctx c = {.out = dst, .x = src};                              \
-        pyad_run(n, 16, n >= PYAD_PAR_MIN, TASK(acc), &c);                      \
+        pyad_run(n, PYAD_GRAIN(PYAD_PAR_MIN), n >= PYAD_PAR_MIN, TASK(acc), &c); \
     }                                                                           \
                                                                                 \
     /* Rows are added one after another, as numpy's sum(axis=0) does, and     \
@@ -87,7 +88,9 @@
     void K(acc_rows)(size_t rows, size_t cols, T *restrict dst,                 \
                      const T *restrict src) {                                   \
         const pyad_ctx c = {.out = dst, .x = src, .s = (double)rows, .cols = cols}; \
-        pyad_run(cols, 16, cols >= 4096 && rows * cols >= PYAD_PAR_MIN, TASK(acc_rows), &c); \
+        /* (in parts of whole cache lines of columns) */                       \
+        pyad_run(cols, (pyad_grain_of(rows) + 15) / 16 * 16,                    \
+                 cols >= 4096 && rows * cols >= PYAD_PAR_MIN, TASK(acc_rows), &c); \
     }                                                                           \
                                                                                 \
     REDUCTION(sum, x[k])                                                        \
@@ -113,7 +116,7 @@
     void K(triad)(size_t n, T *restrict a, const T *restrict b, const T *restrict c, \
                   T s) {                                                        \
         const pyad_ctx ctx = {.out = a, .x = b, .y = c, .s = s};                \
-        pyad_run(n, 16, n >= PYAD_PAR_MIN, TASK(triad), &ctx);                  \
+        pyad_run(n, PYAD_GRAIN(PYAD_PAR_MIN), n >= PYAD_PAR_MIN, TASK(triad), &ctx); \
     }
 
 #define T float

@@ -15,7 +15,7 @@
     }                                                                           \
     void K(kname) PARAMS {                                                      \
         const pyad_ctx c = CTX;                                                 \
-        pyad_run(n, 16, n >= (par_min), TASK(kname), &c);                       \
+        pyad_run(n, PYAD_GRAIN(par_min), n >= (par_min), TASK(kname), &c);        \
     }
 
 #define OUT ((T *)c->out + start)
@@ -67,7 +67,8 @@
     void K(kname)(size_t rows, size_t cols, T *restrict out, const T *restrict x, \
                   const T *restrict y) {                                        \
         const pyad_ctx c = {.out = out, .x = x, .y = y, .cols = cols};          \
-        pyad_run(rows, 1, rows > 1 && rows * cols >= PYAD_PAR_MIN, TASK(kname), &c); \
+        pyad_run(rows, pyad_grain_of(cols), rows > 1 && rows * cols >= PYAD_PAR_MIN, \
+                 TASK(kname), &c);                                              \
     }
 
 #define BINARY(name, expr)                                                      \

@@ -46,9 +46,9 @@ typedef struct {
             const size_t m = len - b < PYAD_FUSE_BLOCK ? len - b : PYAD_FUSE_BLOCK; \
             for (size_t k = 0; k < f->nins; k++) {                              \
                 const pyad_ins in = f->prog[k];                                 \
-                T *restrict d = buf[in.dst];                                    \
-                const T *restrict xs = reg[in.a];                               \
-                const T *restrict ys = reg[in.b];                               \
+                /* Each field is read as the index the op promises (pyad.h):  \
+                 * a LOAD's a and a STORE's dst are arrays, a FILL's a a       \
+                 * scalar, a SUM's dst a sum; only the rest are registers. */  \
                 switch (in.op) {                                                \
                 case PYAD_FUSE_LOAD:                                            \
                     reg[in.dst] = (const T *)f->arrays[in.a] + at;              \
@@ -56,17 +56,20 @@ typedef struct {
                 case PYAD_FUSE_FILL: {                                          \
                     const T s = (T)f->scalars[in.a];                            \
                     for (size_t i = 0; i < m; i++)                              \
-                        d[i] = s;                                               \
-                    break;                                                      \
+                        buf[in.dst][i] = s;                                     \
+                    reg[in.dst] = buf[in.dst];                                  \
+                    continue;                                                   \
                 }                                                               \
                 case PYAD_FUSE_STORE: {                                         \
                     T *restrict out = (T *)f->arrays[in.dst] + at;              \
+                    const T *restrict xs = reg[in.a];                           \
                     for (size_t i = 0; i < m; i++)                              \
                         out[i] = xs[i];                                         \
                     continue;                                                   \
                 }                                                               \
                 case PYAD_FUSE_SUM: {                                           \
                     /* lanes, as the sum kernel's blocks */                     \
+                    const T *restrict xs = reg[in.a];                           \
                     T lane[16] = {0};                                           \
                     size_t i = 0;                                               \
                     for (; i + 16 <= m; i += 16)                                \
@@ -80,6 +83,13 @@ typedef struct {
                     sums[in.dst] += (double)s;                                  \
                     continue;                                                   \
                 }                                                               \
+                default:                                                        \
+                    break;                                                      \
+                }                                                               \
+                T *restrict d = buf[in.dst];                                    \
+                const T *restrict xs = reg[in.a];                               \
+                const T *restrict ys = reg[in.b];                               \
+                switch (in.op) {                                                \
                 PYAD_UNARY_OPS(FUSE_UNARY_CASE)                                 \
                 PYAD_BINARY_OPS(FUSE_CASE)                                      \
                 default:                                                        \
@@ -98,7 +108,7 @@ typedef struct {
         double partials[PYAD_MAX_PARTS * PYAD_FUSE_SUMS] = {0};                 \
         const pyad_fuse_args f = {prog, nins, arrays, scalars};                 \
         const pyad_ctx c = {.partials = partials, .args = &f};                  \
-        pyad_run(n, PYAD_FUSE_BLOCK, n >= PYAD_PAR_MIN_HEAVY, TASK(fuse), &c);  \
+        pyad_run(n, PYAD_GRAIN(PYAD_PAR_MIN_HEAVY), n >= PYAD_PAR_MIN_HEAVY, TASK(fuse), &c); \
         for (size_t j = 0; j < PYAD_FUSE_SUMS; j++) {                           \
             double total = 0;                                                   \
             for (size_t p = 0; p < PYAD_MAX_PARTS; p++)                         \

@@ -108,7 +108,7 @@ typedef struct {
         const pyad_optim_args a = {.p = p, .m = buf, .g = g, .flags = flags,    \
                                    .s = {lr, weight_decay, momentum, keep}};    \
         const pyad_ctx c = {.args = &a};                                        \
-        pyad_run(n, 16, n >= PYAD_SGD_PAR_MIN, TASK(sgd), &c);                 \
+        pyad_run(n, PYAD_GRAIN(PYAD_SGD_PAR_MIN), n >= PYAD_SGD_PAR_MIN, TASK(sgd), &c); \
     }
 
 /* Adam, as torch.optim.Adam / AdamW (single-tensor path):
@@ -178,7 +178,7 @@ typedef struct {
             .s = {step_size, decay, lerp_coef, beta2, one_minus_beta2,          \
                   bias_correction2_sqrt, eps}};                                 \
         const pyad_ctx c = {.args = &a};                                        \
-        pyad_run(n, 16, n >= PYAD_ADAM_PAR_MIN, TASK(adam), &c);               \
+        pyad_run(n, PYAD_GRAIN(PYAD_ADAM_PAR_MIN), n >= PYAD_ADAM_PAR_MIN, TASK(adam), &c); \
     }
 
 #define T float

@@ -217,13 +217,19 @@ void pyad_triad_f64(size_t n, double *a, const double *b, const double *c, doubl
  * arrays of a backward pass are never written to memory.
  *   pyad_fuse_<dt>(n, prog, nins, arrays, scalars, sums)
  * runs the nins instructions of prog on each block and writes the
- * PYAD_FUSE_SUMS totals to sums; an instruction reads
- * registers a and b (0 <= a, b < PYAD_FUSE_REGS) and writes register dst, except:
- *   LOAD   dst <- arrays[a]         FILL  dst <- (T)scalars[a]
- *   STORE  arrays[dst] <- a         SUM   sums[dst] += the sum of a (dst < PYAD_FUSE_SUMS)
- * The unary ops (dst <- op(a)) and the binary ops (dst <- op(a, b)) are those of
- * the unary and binary kernels, with the same rounding.
- * A STORE's array must not be read by any later LOAD; dst never equals a or b. */
+ * PYAD_FUSE_SUMS totals to sums. Each field of an instruction is an index of the
+ * kind its op names, and in range: the Python side checks every program before it
+ * is run (fused._compile), and the C side reads a field only as that kind.
+ *   LOAD   register dst <- array a          FILL  register dst <- (T)scalars[a]
+ *   STORE  array dst <- register a          SUM   sums[dst] += the sum of register a
+ *   any other op: register dst <- op(register a) or op(register a, register b)
+ * Registers are 0 <= r < PYAD_FUSE_REGS, sums 0 <= s < PYAD_FUSE_SUMS; arrays
+ * and scalars are indices into `arrays` (each n elements of T) and `scalars`.
+ * The b of LOAD, FILL, STORE and SUM is not read; a unary op's b is a register
+ * all the same (Python passes its a).
+ * The unary ops and the binary ops are those of the unary and binary kernels,
+ * with the same rounding. An op's dst is neither its a nor its b; a STORE's
+ * array is not read by any later LOAD. */
 typedef struct { int op; int dst; int a; int b; } pyad_ins;
 enum {
     PYAD_FUSE_REGS = 16, PYAD_FUSE_SUMS = 8,
@@ -275,8 +281,8 @@ void pyad_adam_f64(size_t n, double *p, double *exp_avg, double *exp_avg_sq, con
                    double step_size, double decay, double lerp_coef, double beta2,
                    double one_minus_beta2, double bias_correction2_sqrt, double eps, int flags);
 
-/* Buffers: page-aligned (so 64-byte aligned), zero-filled on first touch by the
- * OS; pyad_alloc returns NULL when out of memory, pyad_free takes the size
+/* Buffers: 64-byte aligned (page-aligned outside ASan builds) and zero-filled;
+ * pyad_alloc returns NULL when out of memory, pyad_free takes the size
  * pyad_alloc was given. The only functions here that allocate. */
 void *pyad_alloc(size_t nbytes);
 void pyad_free(void *p, size_t nbytes);

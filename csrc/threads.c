@@ -11,7 +11,7 @@
  * the high half, next part in the low half), so a helper holding a stale job
  * can never take a part of the next one. One job runs at a time; a caller that
  * finds the pool busy (another Python thread, with the GIL released) simply
- * runs its range alone.
+ * runs the same parts alone, in order.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
@@ -141,20 +141,26 @@ static void start_helpers(void) {
     pthread_atfork(NULL, NULL, reset_after_fork);
 }
 
-void pyad_run(size_t n, size_t align, int parallel, pyad_task fn, const pyad_ctx *ctx) {
+void pyad_run(size_t n, size_t grain, int parallel, pyad_task fn, const pyad_ctx *ctx) {
     if (n == 0)
         return;
-    pthread_once(&pool.once, start_helpers);
-    if (!parallel || pool.helpers == 0 || atomic_flag_test_and_set(&pool.busy)) {
+    if (!parallel) {
         fn(ctx, 0, 0, n);
         return;
     }
-    /* A few parts per thread, so a thread that is descheduled mid-job leaves
-     * little for the others to wait on. */
-    size_t parts = (size_t)(pool.helpers + 1) * 4;
-    size_t chunk = (n + parts - 1) / parts;
-    chunk = (chunk + align - 1) / align * align;
-    parts = (n + chunk - 1) / chunk;
+    /* The parts depend on n and grain alone, never on the helpers: a reduction adds
+     * its partial sums part by part, so its bits must not change with who runs them
+     * (a busy pool, one CPU, a fork). Up to four parts per thread of the largest
+     * pool, so a thread that is descheduled mid-job leaves little for the others. */
+    size_t chunk = (n + PYAD_MAX_PARTS - 1) / PYAD_MAX_PARTS;
+    chunk = (chunk + grain - 1) / grain * grain;
+    const size_t parts = (n + chunk - 1) / chunk;
+    pthread_once(&pool.once, start_helpers);
+    if (pool.helpers == 0 || atomic_flag_test_and_set(&pool.busy)) {
+        for (size_t p = 0; p < parts; p++)
+            run_part(fn, ctx, n, chunk, p);
+        return;
+    }
 
     unsigned gen = atomic_load(&pool.gen) + 1;
     atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);

@@ -143,7 +143,7 @@ def _wrap(out):
 
 def apply1(op, x):
     """Apply a one-input op with no parameters: the fast path of unary operators."""
-    B = backends.active
+    B = backends.common or backends.state.active
     if type(x) is Tensor or isinstance(x, Tensor):
         xd = x._data
     else:
@@ -190,7 +190,7 @@ def apply1(op, x):
 
 def apply2(op, x, y):
     """Apply a two-input op with no parameters: the fast path of binary operators."""
-    B = backends.active
+    B = backends.common or backends.state.active
     xr = yr = False
     xa, ya = x, y  # what a node keeps: an input's node, a leaf tensor or a constant
     xl = yl = True  # whether it is a leaf or a constant (see _lockable)
@@ -264,7 +264,7 @@ def apply(op, args, kw):
                 needs.append(i)
         elif i < nin:
             vals[i] = operand(a, op.name)
-    B = backends.active
+    B = backends.common or backends.state.active
     if max((np.size(v) for v in vals[:nin]), default=0) < B.THRESHOLD:
         B = _small
     try:
@@ -482,7 +482,7 @@ def _sweep(root, g, retain, create_graph):
     unlocking = []
     try:
         pop, push = heapq.heappop, heapq.heappush
-        B = backends.active
+        B = backends.common or backends.state.active
         big, big32 = B.THRESHOLD, B.THRESHOLD_F32
         # The backend's kernels for a backward pass (the C backend's fuse elementwise formulas).
         KB = getattr(B, "BACKWARD", B)

@@ -36,7 +36,7 @@ _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 def _c_backend():
     """The C backend module when it is the active backend, else None."""
-    active = backends.active
+    active = backends.current()
     return active if active.NAME == "c" else None
 
 

@@ -137,6 +137,62 @@ def test_a_long_chain_is_computed_in_pieces():
         assert_same_bits(np.asarray(x), want)
 
 
+def _refuse_to_run(monkeypatch):
+    """Make any call into pyad_fuse fail the test (a program must be refused before)."""
+    def run(*args):
+        raise AssertionError("a program outside pyad_fuse's limits reached C")
+    for dt in list(fused._RUN):
+        monkeypatch.setitem(fused._RUN, dt, run)
+
+
+def test_a_program_using_more_registers_than_c_has_is_refused(monkeypatch):
+    # A compiler that believed in more registers than csrc/fuse.c has: its program
+    # must stop in Python with a clear error, not index past C's register file.
+    rng = np.random.default_rng(12)
+    pairs = [(rng.standard_normal(100), rng.standard_normal(100)) for _ in range(fused.REGS)]
+    monkeypatch.setattr(fused, "REGS", 4 * fused.REGS)
+    _refuse_to_run(monkeypatch)
+    with c_threshold(0):
+        lazies = [fused.mul(a, b) for a, b in pairs]
+        with pytest.raises(RuntimeError, match="fused: instruction .* outside the limits"):
+            fused._evaluate(lazies)
+
+
+def test_a_program_using_more_sums_than_c_has_is_refused(monkeypatch):
+    rng = np.random.default_rng(13)
+    pairs = [(rng.standard_normal(100), rng.standard_normal(100)) for _ in range(fused.SUMS)]
+    monkeypatch.setattr(fused, "SUMS", 2 * fused.SUMS)
+    _refuse_to_run(monkeypatch)
+    with c_threshold(0):
+        sums = [fused.vdot(a, b) for a, b in pairs + pairs[:1]]
+        with pytest.raises(RuntimeError, match="fused: instruction .* outside the limits"):
+            fused._evaluate(sums)
+
+
+@pytest.mark.parametrize("n", [3, 70000])
+def test_backward_program_with_more_constants_than_registers(n, monkeypatch):
+    # Each scalar factor's gradient is one FILL: a program with more constants than
+    # registers (the FILL's constant index once read as a register in C: past the end
+    # of its register file, which the sanitizer job caught).
+    factors = [1.0 + k / 64 for k in range(2 * fused.REGS + 3)]
+    constants = []
+    for dt, run in list(fused._RUN.items()):
+        monkeypatch.setitem(fused._RUN, dt,
+                            lambda *a, run=run: constants.append(len(a[4])) or run(*a))
+    xv = np.random.default_rng(14).standard_normal(n)
+    with ad.use_backend("c"), c_threshold(0):
+        x = ad.tensor(xv, requires_grad=True)
+        y = x
+        for f in factors:
+            y = y * f
+        y.sum().backward()
+    assert max(constants) > fused.REGS  # one program held them all
+    want = 1.0
+    for f in reversed(factors):  # the backward pass multiplies from the last factor
+        want *= f
+    np.testing.assert_allclose(x.grad.numpy(), np.full(n, want), rtol=1e-15)
+
+
 # ----- whole backward passes -------------------------------------------------------------
 
 GRAD_CASES = [c for c in OP_CASES if c.gradcheck]
@@ -211,13 +267,17 @@ def test_fused_backward_leaves_no_reference_cycles():
 
 
 def in_two_threads(work):
-    """Run ``work(0)`` and ``work(1)`` at once on the C backend."""
-    with ad.use_backend("c"):
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    """Run ``work(0)`` and ``work(1)`` at once on the C backend (a block in each thread:
+    ``use_backend`` chooses the backend of its own thread)."""
+    def run(i):
+        with ad.use_backend("c"):
+            work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def test_two_threads_run_fused_backward_passes_at_once():

@@ -144,6 +144,6 @@ def test_registry_case_ids_are_unique():
 
 
 def test_registry_backend_has_every_kernel(backend):
-    module = ad.backends.active
+    module = ad.backends.current()
     missing = [k for k in kernels.KERNELS if not callable(getattr(module, k, None))]
     assert not missing, f"backend {backend} lacks kernels {missing}"

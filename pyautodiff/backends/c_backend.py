@@ -1,12 +1,13 @@
 """The C backend: the numpy backend with the kernels the compiled core covers overridden.
 
 Every call into C goes through the checks here first, because the kernels check
-nothing: both operands must be C-contiguous ndarrays of the same float dtype
-(``ffi.from_buffer`` does not look at dtypes: three float32 values would pass as
-one and a half doubles), shapes must be one of the patterns a kernel handles, and
-a kernel's output is always a fresh array (``acc`` and ``acc_op`` write into an
-engine-owned one, never aliasing an input). Anything else, and arrays smaller than
-``THRESHOLD`` elements, goes to the numpy kernel of the same name.
+nothing: both operands must be C-contiguous, aligned ndarrays of the same native
+float dtype (``ffi.from_buffer`` does not look at dtypes: three float32 values would
+pass as one and a half doubles; nor at alignment: see ``_in_place``), shapes must be
+one of the patterns a kernel handles, and a kernel's output is always a fresh array
+(``acc`` and ``acc_op`` write into an engine-owned one, never aliasing an input).
+Anything else, and arrays smaller than ``THRESHOLD`` elements, goes to the numpy
+kernel of the same name.
 """
 
 import functools
@@ -111,10 +112,19 @@ def _kernels(name):
     return {dt: getattr(lib, f"pyad_{name}_{sfx}") for dt, sfx in _SUFFIX.items()}
 
 
+def _in_place(a):
+    """Whether ndarray ``a``'s buffer can cross into C as it is: C-contiguous and aligned.
+    (A misaligned array, as ``np.frombuffer`` makes at an odd offset, is undefined
+    behaviour to load from C. A byte-swapped one never gets here: its dtype is not
+    equal to the native one every caller compares with.)"""
+    f = a.flags
+    return f.c_contiguous and f.aligned
+
+
 def _ok(a, scale=1):
     """Whether ``a`` can be handed to a kernel as it is."""
     return (type(a) is _ndarray and a.size >= scale * THRESHOLD and a.dtype in _SUFFIX
-            and a.flags.c_contiguous)
+            and _in_place(a))
 
 
 def _poolable(a):
@@ -168,7 +178,7 @@ def _binary(name, scale=1, with_rscalar=True):
     def kernel(x, y):
         if _ok(x, scale):
             dt = x.dtype
-            if type(y) is _ndarray and y.dtype == dt and y.flags.c_contiguous:
+            if type(y) is _ndarray and y.dtype == dt and _in_place(y):
                 if y.shape == x.shape:
                     out = _empty(x)
                     same[dt](x.size, _buf(out), _buf(x), _buf(y))
@@ -184,8 +194,8 @@ def _binary(name, scale=1, with_rscalar=True):
                 return out
         elif _ok(y, scale):
             dt = y.dtype
-            if (type(x) is _ndarray and x.dtype == dt and x.flags.c_contiguous
-                    and x.ndim == 1 and y.ndim >= 2 and y.shape[-1] == x.shape[0]
+            if (type(x) is _ndarray and x.dtype == dt and _in_place(x) and x.ndim == 1
+                    and y.ndim >= 2 and y.shape[-1] == x.shape[0]
                     and x.size >= ROW_MIN):
                 out = _empty(y)
                 rrow[dt](y.size // x.size, x.size, _buf(out), _buf(x), _buf(y))
@@ -237,9 +247,9 @@ _acc, _acc_rows, _sum = _kernels("acc"), _kernels("acc_rows"), _kernels("sum")
 
 def _reads_into(a, dst):
     """Whether a kernel writing ``dst`` in place can read array ``a``: same shape and
-    dtype, contiguous, and no memory shared with ``dst``."""
+    dtype, contiguous and aligned, and no memory shared with ``dst``."""
     return (type(a) is _ndarray and a.shape == dst.shape and a.dtype == dst.dtype
-            and a.flags.c_contiguous and not np.may_share_memory(dst, a))
+            and _in_place(a) and not np.may_share_memory(dst, a))
 
 
 def acc(dst, src):
@@ -293,7 +303,7 @@ def vdot(x, y):
     """sum(x * y) over two same-shaped arrays, in C when large. (numpy's vdot is
     BLAS's, slightly faster alone, but its threads spin on the cores ours use.)"""
     if (_ok(x, CHEAP) and type(y) is _ndarray and y.shape == x.shape and y.dtype == x.dtype
-            and y.flags.c_contiguous):
+            and _in_place(y)):
         return x.dtype.type(_vdot[x.dtype](x.size, _buf(x), _buf(y)))
     return numpy_backend.vdot(x, y)
 
@@ -309,8 +319,8 @@ def triad(a, b, c, s):
     array([1., 3., 5.])
     """
     for name, v in (("a", a), ("b", b), ("c", c)):
-        if type(v) is not _ndarray or v.dtype != _F64 or not v.flags.c_contiguous:
-            raise TypeError(f"triad: {name} must be a C-contiguous float64 array, "
+        if type(v) is not _ndarray or v.dtype != _F64 or not _in_place(v):
+            raise TypeError(f"triad: {name} must be a C-contiguous, aligned float64 array, "
                             f"got {type(v).__name__} {getattr(v, 'dtype', '')}")
     if not (a.shape == b.shape == c.shape):
         raise ValueError(f"triad: shapes {a.shape}, {b.shape}, {c.shape} differ")

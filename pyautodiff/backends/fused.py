@@ -38,6 +38,9 @@ REGS, SUMS = lib.PYAD_FUSE_REGS, lib.PYAD_FUSE_SUMS
 _UNARY = ("neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "square", "tanh", "sigmoid",
           "relu", "softplus")
 _OPCODE = {name: getattr(lib, f"PYAD_FUSE_{name}") for name in C._BINARY_KERNELS + _UNARY}
+_OPS = frozenset(_OPCODE.values())
+_LOAD, _FILL, _STORE, _SUM = (lib.PYAD_FUSE_LOAD, lib.PYAD_FUSE_FILL, lib.PYAD_FUSE_STORE,
+                              lib.PYAD_FUSE_SUM)
 _RUN = {C._F32: lib.pyad_fuse_f32, C._F64: lib.pyad_fuse_f64}
 _ndarray = np.ndarray
 
@@ -66,7 +69,7 @@ def _operand(a, shape, dtype):
     if type(a) is not _ndarray or a.dtype != dtype:
         return None
     if a.shape == shape:
-        if a.flags.c_contiguous:
+        if C._in_place(a):
             return a
         if a.size and not any(a.strides):  # one value broadcast: a sum's gradient
             return a.flat[0].item()
@@ -289,20 +292,20 @@ def _compile(sinks, dtype):
     def operand(a):
         if type(a) is float:
             r = alloc()
-            prog.append((lib.PYAD_FUSE_FILL, r, len(scalars), 0))
+            prog.append((_FILL, r, len(scalars), 0))
             scalars.append(a)
             return r, None
         if type(a) is Lazy and a.value is None:
             return reg[id(a)], id(a)
         arr = a.value if type(a) is Lazy else a
-        if type(arr) is not _ndarray or not arr.flags.c_contiguous or arr.dtype != dtype:
+        if type(arr) is not _ndarray or arr.dtype != dtype or not C._in_place(arr):
             raise TypeError(f"fused: operand {type(arr).__name__} cannot be read in place")
         key = id(arr)
         if key not in reg:
             reg[key] = alloc()
             index[key] = len(arrays)
             arrays.append(arr)
-            prog.append((lib.PYAD_FUSE_LOAD, reg[key], index[key], 0))
+            prog.append((_LOAD, reg[key], index[key], 0))
         return reg[key], key
 
     def release(r, key):
@@ -317,7 +320,7 @@ def _compile(sinks, dtype):
         if out is None:  # (c_backend._empty reads only shape, dtype and nbytes)
             out = C._empty(node) if node.nbytes >= C.POOL_MIN else np.empty(node.shape, dtype)
         outs[node] = out
-        prog.append((lib.PYAD_FUSE_STORE, len(arrays), reg[id(node)], 0))
+        prog.append((_STORE, len(arrays), reg[id(node)], 0))
         arrays.append(out)
 
     nsum = 0
@@ -325,7 +328,7 @@ def _compile(sinks, dtype):
     for node in order:
         ops = [operand(a) for a in node.args]
         if node.op == "sum":
-            prog.append((lib.PYAD_FUSE_SUM, nsum, ops[0][0], 0))
+            prog.append((_SUM, nsum, ops[0][0], 0))
             nsum += 1
         else:
             # the result's register is taken before the operands' are freed: dst
@@ -338,4 +341,30 @@ def _compile(sinks, dtype):
     for s in sinks:
         if s.op != "sum":
             store(s, s.into)
+    _check(prog, len(arrays), len(scalars))
     return prog, arrays, scalars, outs
+
+
+def _check(prog, narrays, nscalars):
+    """Raise unless every field of every instruction is an index of the kind its op
+    names, within the C kernel's own limits (the contract of pyad_fuse_<dt> in
+    csrc/pyad.h): C trusts them, so a compiler bug must stop here, not index past an
+    array."""
+    regs, sums = lib.PYAD_FUSE_REGS, lib.PYAD_FUSE_SUMS
+    for ins in prog:
+        op, dst, a, b = ins
+        if op == _LOAD:
+            ok = 0 <= dst < regs and 0 <= a < narrays
+        elif op == _FILL:
+            ok = 0 <= dst < regs and 0 <= a < nscalars
+        elif op == _STORE:
+            ok = 0 <= dst < narrays and 0 <= a < regs
+        elif op == _SUM:
+            ok = 0 <= dst < sums and 0 <= a < regs
+        else:
+            ok = (op in _OPS and 0 <= dst < regs and 0 <= a < regs and 0 <= b < regs
+                  and dst != a and dst != b)
+        if not ok:
+            raise RuntimeError(
+                f"fused: instruction {ins} is outside the limits of pyad_fuse ({regs} "
+                f"registers, {sums} sums, {narrays} arrays, {nscalars} scalars)")

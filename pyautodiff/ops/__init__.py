@@ -56,7 +56,7 @@ class Op:
         for a in args:
             if isinstance(a, Tensor):
                 return apply(self, args, kw)
-        return self.forward(backends.active, *args, **kw)
+        return self.forward(backends.current(), *args, **kw)
 
     def __repr__(self):
         return f"<op {self.name}>"
