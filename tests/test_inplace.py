@@ -451,6 +451,56 @@ def test_user_views_taken_while_locked_are_writable_after(backend, size, how):
     assert user_view.flags.writeable and leaf_view.flags.writeable
 
 
+@pytest.mark.xfail(strict=True, reason="bug: a view tensor made under no_grad of an array a "
+                   "live graph saved gives a writable .numpy(); a write through it silently "
+                   "changes the gradient")
+@pytest.mark.parametrize("of", ["leaf, view made before the graph", "result, view made after"])
+def test_no_grad_view_of_a_saved_array_is_read_only_while_the_graph_lives(backend, size, of):
+    x0 = _values(size)
+    x = ad.Tensor(x0, requires_grad=True)
+    if of.startswith("leaf"):
+        with ad.no_grad():
+            v = x[:]
+        y = (x * x).sum()  # square saves x
+        expected = 2 * x0
+    else:
+        h = ad.tanh(x)  # tanh saves its result
+        y = h.sum()
+        with ad.no_grad():
+            v = h[:]
+        expected = 1 - np.tanh(x0) ** 2
+    a = v.numpy()
+    with pytest.raises(ValueError, match="read-only"):
+        a[...] = 100.0  # (today: accepted, and the gradient below comes out wrong)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-14, atol=0)
+    assert a.flags.writeable
+
+
+@pytest.mark.xfail(strict=True, reason="bug: t.T and t.transpose() (the engine's apply1 path) "
+                   "of an array a live graph locked give a read-only view that never becomes "
+                   "writable again (apply() calls memory.adopt on such views, apply1 does not)")
+@pytest.mark.parametrize("mode", ["recorded", "no_grad"])
+def test_transposed_view_of_a_locked_array_is_writable_after_the_graph_goes(backend, size,
+                                                                            mode):
+    x = ad.Tensor(_values(size), requires_grad=True)
+    y = (x * x).sum()  # locks x's array
+    if mode == "recorded":
+        a = x.T.numpy()  # (the transpose's own node goes with its tensor)
+    else:
+        with ad.no_grad():
+            v = x.T
+        a = v.numpy()
+    assert not a.flags.writeable
+    y.backward()
+    assert x.numpy().flags.writeable
+    assert a.flags.writeable
+    if mode == "no_grad":
+        with ad.no_grad():
+            v += 1.0
+        np.testing.assert_array_equal(x.numpy(), _values(size) + 1.0)
+
+
 # ----- training loops never meet a lock --------------------------------------------------
 
 LR = 0.125
