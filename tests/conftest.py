@@ -22,7 +22,8 @@ SEED = 20240531
 
 # The C thresholds as their modules define them, read before any fixture lowers them.
 if ad.c_available():
-    from pyautodiff.backends import c_backend as _c_backend, fused as _fused
+    from pyautodiff.backends import c_backend as _c_backend
+    from pyautodiff.backends import fused as _fused
 
     REAL_THRESHOLDS = (_c_backend.THRESHOLD, _c_backend.THRESHOLD_F32, _fused.MIN_SIZE)
 

@@ -183,10 +183,13 @@ def test_grad_and_forward_value_never_alias(backend, size):
 
 # ----- gradients own their memory --------------------------------------------------------
 
-def _graph(size):
-    """Leaves a, b, c, d; a user array X; a loss whose gradients are tempting to share:
-    a and b get the same upstream gradient, c gets X (a user array), d gets a view of
-    the gradient of a reshape, e is the root itself, passed ``gradient=``."""
+def _graph(size, root):
+    """Leaves a, b, c, d, a user array X and a backward pass whose gradients are tempting
+    to share: a and b get the upstream gradient itself, c gets X times it (the C
+    backend's fused mul by a broadcast 1 returns X itself), d views of it (the VJPs of
+    reshape). ``root``: "sum" (the upstream gradient is a broadcast 1) or "gradient="
+    (it is the caller's array G). Returns the leaves, the arrays a gradient must not
+    share memory with, and the expected gradients."""
     a = ad.Tensor(_values(size), requires_grad=True)
     b = ad.Tensor(_values(size, -1.0, 1.0), requires_grad=True)
     c = ad.Tensor(_values(size, 2.0, 3.0), requires_grad=True)
@@ -194,32 +197,38 @@ def _graph(size):
     X = _values(size, -2.0, 2.0)
     h = a + b
     y = h + c * X + d.reshape(size, 1).reshape(size) + ad.tanh(a)
+    arrays = {"X": X, "h": h.numpy(), "y": y.numpy()}  # (locked until the backward pass)
+    if root == "sum":
+        y.sum().backward()
+    else:
+        arrays["G"] = G = np.ones(size)
+        y.backward(gradient=G)
+    leaves = {"a": a, "b": b, "c": c, "d": d}
+    arrays.update({k: t.numpy() for k, t in leaves.items()})
     expected = {
-        "a": 1.0 + (1 - np.tanh(a.numpy()) ** 2),
+        "a": 1.0 + (1 - np.tanh(_values(size)) ** 2),
         "b": np.ones(size),
         "c": X.copy(),
         "d": np.ones(size),
     }
-    return dict(a=a, b=b, c=c, d=d), X, h, y, expected
+    return leaves, arrays, expected
 
 
+ROOTS = ["sum", "gradient="]
+
+
+@pytest.mark.parametrize("root", ROOTS)
 @pytest.mark.parametrize("how", ["data", "numpy", "no_grad *=", "zero_"])
-def test_writing_one_grad_changes_only_that_grad(backend, size, how):
-    leaves, X, h, y, expected = _graph(size)
-    G = np.ones(size)
-    y.backward(gradient=G)
+def test_writing_one_grad_changes_only_that_grad(backend, size, how, root):
+    leaves, arrays, expected = _graph(size, root)
     grads = {k: t.grad for k, t in leaves.items()}
     for k, g in grads.items():
         np.testing.assert_allclose(g.numpy(), expected[k], rtol=1e-14, atol=0)
         assert g.numpy().flags.writeable
-    forward = {"h": h.numpy().copy(), "y": y.numpy().copy(), "X": X.copy(), "G": G.copy()}
-    forward.update({k: t.numpy().copy() for k, t in leaves.items()})
-    others = [h.data, y.data, X, G] + [t.data for t in leaves.values()]
-    for k, g in grads.items():
-        for arr in others + [o.data for j, o in grads.items() if j != k]:
-            assert not _shares(g.data, arr)
-    for k in grads:  # clip one gradient in place, then check everything else
-        g = grads[k]
+        for other in list(arrays.values()) + [o.data for j, o in grads.items() if j != k]:
+            assert not _shares(g.data, other)
+    before = {name: a.copy() for name, a in arrays.items()}
+    for k, g in grads.items():  # clip one gradient in place, then check everything else
         if how == "data":
             g.data *= 0.5
         elif how == "numpy":
@@ -229,23 +238,18 @@ def test_writing_one_grad_changes_only_that_grad(backend, size, how):
                 g *= 0.5
         else:
             g.zero_()
-        factor = 0.0 if how == "zero_" else 0.5
-        np.testing.assert_allclose(leaves[k].grad.numpy(), factor * expected[k], rtol=1e-14,
-                                   atol=0)
-        expected[k] = factor * expected[k]
+        expected[k] = (0.0 if how == "zero_" else 0.5) * expected[k]
+        assert leaves[k].grad is g
         for j, other in grads.items():
             np.testing.assert_allclose(other.numpy(), expected[j], rtol=1e-14, atol=0)
-        for name, arr in [("h", h), ("y", y)] + list(leaves.items()):
-            np.testing.assert_array_equal(arr.numpy(), forward[name])
-        np.testing.assert_array_equal(X, forward["X"])
-        np.testing.assert_array_equal(G, forward["G"])
+        for name, a in arrays.items():
+            np.testing.assert_array_equal(a, before[name])
 
 
-def test_writing_forward_arrays_after_backward_leaves_the_grads(backend, size):
-    leaves, X, h, y, expected = _graph(size)
-    G = np.ones(size)
-    y.backward(gradient=G)
-    for a in [X, G, h.numpy(), y.numpy()] + [t.numpy() for t in leaves.values()]:
+@pytest.mark.parametrize("root", ROOTS)
+def test_writing_forward_arrays_after_backward_leaves_the_grads(backend, size, root):
+    leaves, arrays, expected = _graph(size, root)
+    for a in arrays.values():
         assert a.flags.writeable  # the graph is freed: every array is the user's again
         a[...] = -3.0
     for k, t in leaves.items():
@@ -316,6 +320,7 @@ STEP = st.one_of(
 )
 BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
           "div": lambda a, b: a / b}
+REDUCE = {"sum": lambda t: t.sum(), "mean": lambda t: t.mean()}
 UNARY = {"exp": ad.exp, "tanh": ad.tanh, "sin": ad.sin, "square": lambda t: t * t,
          "neg": lambda t: -t}
 # ("T" with its axes given: t.T, without them, leaves a view of a locked array read-only
@@ -369,9 +374,7 @@ def run_program(program, n, seed):
                 out = [_snap(t)]
             elif kind in ("unary", "reduce", "view"):
                 name, i = args
-                f = UNARY[name] if kind == "unary" else VIEW[name] if kind == "view" else (
-                    lambda t: getattr(t, name)())
-                t = f(tensor(i))
+                t = {"unary": UNARY, "reduce": REDUCE, "view": VIEW}[kind][name](tensor(i))
                 temps.append(t)
                 out = [_snap(t)]
             elif kind == "update":
