@@ -20,6 +20,13 @@ BACKENDS = ("numpy", "c")
 
 SEED = 20240531
 
+# The C thresholds as their modules define them, read before any fixture lowers them.
+if ad.c_available():
+    from pyautodiff.backends import c_backend as _c_backend
+    from pyautodiff.backends import fused as _fused
+
+    REAL_THRESHOLDS = (_c_backend.THRESHOLD, _c_backend.THRESHOLD_F32, _fused.MIN_SIZE)
+
 
 def require_backend(name):
     """Fail (or, with PYAUTODIFF_SKIP_C=1, skip) when backend ``name`` cannot run."""
@@ -57,6 +64,34 @@ def c_threshold(n, fuse=True):
         yield
     finally:
         c_backend.THRESHOLD, c_backend.THRESHOLD_F32, fused.MIN_SIZE = before
+
+
+@contextlib.contextmanager
+def real_thresholds():
+    """The C thresholds at their module defaults (inside ``backend``, which lowers them
+    to 0), so arrays take the paths they take in real use: numpy kernels below 2**15
+    elements, C kernels and fused backward programs above."""
+    if not ad.c_available():
+        yield
+        return
+    from pyautodiff.backends import c_backend, fused
+
+    before = c_backend.THRESHOLD, c_backend.THRESHOLD_F32, fused.MIN_SIZE
+    c_backend.THRESHOLD, c_backend.THRESHOLD_F32, fused.MIN_SIZE = REAL_THRESHOLDS
+    try:
+        yield
+    finally:
+        c_backend.THRESHOLD, c_backend.THRESHOLD_F32, fused.MIN_SIZE = before
+
+
+@pytest.fixture(params=[(3, False), (70000, False), (70000, True)],
+                ids=["n3", "n70000", "n70000-real"])
+def size(request, backend):
+    """A number of elements below and above the C thresholds, on ``backend``: 3, 70000
+    with the thresholds at 0 (as ``backend`` sets them), 70000 with the real ones."""
+    n, real = request.param
+    with real_thresholds() if real else contextlib.nullcontext():
+        yield n
 
 
 @pytest.fixture
