@@ -78,6 +78,15 @@ def _lockable(a, v):
     return type(v) is _ndarray and (not isinstance(a, Node) or type(v.base) is _ndarray)
 
 
+def _viewed(x, out):
+    """``out`` (not recorded) is a view of ``x``'s array: when ``x`` is a result whose
+    graph is live, the view is a way to its array, so that array is held."""
+    n = x._node
+    if n is not None and n._vals is not None:
+        hold_result(x)
+        memory.follow(out)
+
+
 def hold_result(t):
     """Lock the array of ``t``, a result of a recorded op whose graph is live, because
     the user asked for it (``t.data``): until the node is freed or dropped."""
@@ -85,7 +94,7 @@ def hold_result(t):
     if type(n) is _LockingNode:
         if any(e[3] == id(a) for e in n._locks):
             return
-        n._locks += memory.lock((a,), weak=True)
+        n._locks = (*n._locks, *memory.lock((a,), weak=True))
     else:
         n._locks = memory.lock((a,), weak=True)
         n.__class__ = _LockingNode
@@ -185,6 +194,11 @@ def apply1(op, x):
         t._node = n
     else:
         t._rg = False
+        if type(out.base) is _ndarray:  # (a view: x.T)
+            if not out.flags.writeable:
+                memory.adopt(out)
+            if x._node is not None:
+                _viewed(x, out)
     return t
 
 
@@ -273,8 +287,13 @@ def apply(op, args, kw):
         _fail(op, vals, e)
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    elif type(out.base) is _ndarray and not out.flags.writeable:
-        memory.adopt(out)  # a view of a locked array: writable again when it is
+    elif type(out.base) is _ndarray:
+        if not out.flags.writeable:
+            memory.adopt(out)  # a view of a locked array: writable again when it is
+        if not (needs and _mode.enabled):
+            for a in args[:nin]:
+                if isinstance(a, Tensor) and a._node is not None:
+                    _viewed(a, out)
     if needs and _mode.enabled:
         t = _make(out)
         return _record(t, out, op, tuple(_arg(a) for a in args), tuple(vals), kw, tuple(needs))

@@ -144,6 +144,9 @@ def lock(arrays, weak=False):
                 held.append(e)
                 continue
             r = a if a.base is None else root(a)
+            # (a view is read-only only through its owner when we locked that owner)
+            er = _get(id(r))
+            through = r is not a and er is not None and er[2] and _inherits(a)
             for b in (a,) if r is a else (r, a):
                 key = id(b)
                 e = _get(key)
@@ -152,6 +155,8 @@ def lock(arrays, weak=False):
                     was = flags.writeable
                     if was:
                         flags.writeable = False
+                    elif b is not r and through:
+                        was = True
                     e = _locks[key] = [b, 0, was, key]
                     if weak:
                         e[0] = weakref.ref(b, lambda _, e=e: release([e], died=True))
@@ -234,6 +239,21 @@ def _inherits(view):
     return view.size <= 1 or all(view.strides)
 
 
+def follow(view):
+    """Make ``view`` (a tensor's array that is a view, made before its owner was locked)
+    read-only while the owner is locked, and writable again with it."""
+    if not view.flags.writeable or not _inherits(view):
+        return
+    r = root(view)
+    _guard.acquire()
+    try:
+        if id(r) in _locks and view.flags.writeable:
+            view.flags.writeable = False
+            _waiting.setdefault(id(r), []).append(view)
+    finally:
+        _exit()
+
+
 def adopt(view):
     """A read-only ``view`` a kernel made of a locked array becomes writable with it."""
     r = root(view)
@@ -302,8 +322,9 @@ class writing:
                 _exit()
         return a
 
-    def __exit__(self, *exc):
+    def __exit__(self, failed, *exc):
         for b in reversed(self.lifted):  # (views first, then their owner)
             b.flags.writeable = False
-        bump(self.target)
+        if failed is None:  # (numpy checks shapes and indices before it writes)
+            bump(self.target)
         return False

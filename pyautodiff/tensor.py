@@ -196,6 +196,8 @@ class Tensor:
         n = self._node
         if n is not None and n._vals is not None:
             hold_result(self)
+        elif type(self._data.base) is np.ndarray:
+            memory.follow(self._data)
         return self._data
 
     @data.setter

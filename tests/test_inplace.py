@@ -192,10 +192,7 @@ def test_inplace_with_a_value_that_requires_grad_raises(backend, size, name):
     ("add_", lambda t: operator.iadd(t, np.ones((2,) + t.shape))),
     ("mul_", lambda t: operator.imul(t, ad.ones(2, 1))),
     ("sub_", lambda t: operator.isub(t, np.ones(t.size + 1))),
-    pytest.param("setitem", lambda t: t.__setitem__(slice(1, None), np.ones(t.size)),
-                 marks=pytest.mark.xfail(strict=True, reason="bug: a refused t[i] = v still "
-                                         "counts as a write (memory.writing.__exit__ bumps "
-                                         "the version on an exception too)")),
+    ("setitem", lambda t: t.__setitem__(slice(1, None), np.ones(t.size))),
 ])
 def test_inplace_result_of_another_shape_raises_naming_the_op(backend, size, name, write):
     t = ad.Tensor(_values(size), requires_grad=True)
@@ -432,9 +429,9 @@ def test_views_the_graph_made_become_writable_with_their_owner(backend, size):
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-15, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a numpy view the user takes of a locked array "
-                   "is read-only and stays read-only after the lock goes (memory.py cannot "
-                   "see views it did not make)")
+@pytest.mark.xfail(strict=True, reason="known limit (README): a numpy view the user takes of "
+                   "a locked array is read-only and stays read-only after the lock goes "
+                   "(numpy gives no hook to see views it did not make)")
 @pytest.mark.parametrize("how", ["backward", "drop"])
 def test_user_views_taken_while_locked_are_writable_after(backend, size, how):
     user = np.linspace(2.0, 3.0, size)
@@ -452,9 +449,6 @@ def test_user_views_taken_while_locked_are_writable_after(backend, size, how):
     assert user_view.flags.writeable and leaf_view.flags.writeable
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a view tensor made under no_grad of an array a "
-                   "live graph saved gives a writable .numpy(); a write through it silently "
-                   "changes the gradient")
 @pytest.mark.parametrize("of", ["leaf, view made before the graph", "result, view made after"])
 def test_no_grad_view_of_a_saved_array_is_read_only_while_the_graph_lives(backend, size, of):
     x0 = _values(size)
@@ -478,9 +472,6 @@ def test_no_grad_view_of_a_saved_array_is_read_only_while_the_graph_lives(backen
     assert a.flags.writeable
 
 
-@pytest.mark.xfail(strict=True, reason="bug: t.T and t.transpose() (the engine's apply1 path) "
-                   "of an array a live graph locked give a read-only view that never becomes "
-                   "writable again (apply() calls memory.adopt on such views, apply1 does not)")
 @pytest.mark.parametrize("mode", ["recorded", "no_grad"])
 def test_transposed_view_of_a_locked_array_is_writable_after_the_graph_goes(backend, size,
                                                                             mode):
