@@ -74,8 +74,9 @@ _new_node = Node.__new__
 
 def _lockable(a, v):
     """Whether saved array ``v`` of input ``a`` is one the user can reach, and so is
-    locked while its node lives: any array but a recorded result's own fresh one."""
-    return type(v) is _ndarray and (not isinstance(a, Node) or type(v.base) is _ndarray)
+    locked while its node lives: a leaf's or a constant's. (A recorded result's array
+    is its own, unless it is a view: then its own node locks it, see ``_record``.)"""
+    return type(v) is _ndarray and not isinstance(a, Node)
 
 
 def _viewed(x, out):
@@ -116,6 +117,8 @@ def _record(t, out, op, args, vals, kw, needs):
     n.shape = out.shape
     n.dtype = out.dtype
     reach = [v for a, v in zip(args, vals) if _lockable(a, v)]
+    if type(out.base) is _ndarray:
+        reach.append(out)  # a view (of a leaf's array, say): held while the view's graph lives
     if reach:
         n._locks = memory.lock(reach)
         n.__class__ = _LockingNode
@@ -173,7 +176,7 @@ def apply1(op, x):
     if x._rg and _mode.enabled:
         # Recording inline, not through _record(): this is the hottest path.
         if op.save_in is None:
-            if x._node is None or type(xd.base) is _ndarray:  # (see _lockable)
+            if x._node is None:  # (see _lockable)
                 n = _new_node(_LockingNode)
                 n._locks = _lock1(xd)
             else:
@@ -182,6 +185,14 @@ def apply1(op, x):
         else:
             n = _new_node(Node)
             n._vals = _NO_INPUT
+        if type(out.base) is _ndarray:  # a view (x.T): held while its graph lives
+            held = _lock1(out)
+            if type(n) is _LockingNode:
+                n._locks = (*n._locks, *held)
+            else:
+                n = _new_node(_LockingNode)  # (nothing was set on the plain one yet but _vals)
+                n._vals = (xd,) if op.save_in is None else _NO_INPUT
+                n._locks = held
         n._op = op
         n._args = (x._node or x,)
         n._out = out if op.save_out else None
@@ -242,8 +253,8 @@ def apply2(op, x, y):
         # Inline, as in apply1: binary operators are as hot.
         keep = op.save_in
         vals = (xd, yd) if keep is None else (xd if keep[0] else None, yd if keep[1] else None)
-        lx = type(vals[0]) is _ndarray and (xl or type(xd.base) is _ndarray)  # (see _lockable)
-        ly = type(vals[1]) is _ndarray and (yl or type(yd.base) is _ndarray)
+        lx = xl and type(vals[0]) is _ndarray  # (see _lockable)
+        ly = yl and type(vals[1]) is _ndarray
         if lx or ly:
             n = _new_node(_LockingNode)
             n._locks = _lock((xd, yd)) if lx and ly else _lock1(xd if lx else yd)
@@ -533,7 +544,7 @@ def _sweep(root, g, retain, create_graph):
             fresh = None
             for i in node._needs:
                 parent = args[i]
-                leaf = type(parent) is Tensor or not isinstance(parent, Node)
+                leaf = type(parent) is not Node and type(parent) is not _LockingNode
                 held = leaves.get(parent) if leaf else pending.get(parent)
                 if held is not None and fused is not None and fused[i] is not None and _fused_into(
                         K, fused[i], leaf, held, parent, g, out, vals, shared):

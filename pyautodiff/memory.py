@@ -182,8 +182,7 @@ def release_all(helds):
     """``release`` of each of ``helds``, under one taking of the guard."""
     _guard.acquire()
     try:
-        for held in helds:
-            _unlock(held)
+        _unlock([e for held in helds for e in held])
         if _pending:
             _drain()
     finally:
