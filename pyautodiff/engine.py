@@ -175,24 +175,16 @@ def apply1(op, x):
     t._node = None
     if x._rg and _mode.enabled:
         # Recording inline, not through _record(): this is the hottest path.
-        if op.save_in is None:
-            if x._node is None:  # (see _lockable)
-                n = _new_node(_LockingNode)
-                n._locks = _lock1(xd)
-            else:
-                n = _new_node(Node)
-            n._vals = (xd,)
+        saves = op.save_in is None
+        held = _lock1(xd) if saves and x._node is None else ()  # (see _lockable)
+        if type(out.base) is _ndarray:  # a view (x.T): held while its graph lives
+            held = (*held, *_lock1(out))
+        if held:
+            n = _new_node(_LockingNode)
+            n._locks = held
         else:
             n = _new_node(Node)
-            n._vals = _NO_INPUT
-        if type(out.base) is _ndarray:  # a view (x.T): held while its graph lives
-            held = _lock1(out)
-            if type(n) is _LockingNode:
-                n._locks = (*n._locks, *held)
-            else:
-                n = _new_node(_LockingNode)  # (nothing was set on the plain one yet but _vals)
-                n._vals = (xd,) if op.save_in is None else _NO_INPUT
-                n._locks = held
+        n._vals = (xd,) if saves else _NO_INPUT
         n._op = op
         n._args = (x._node or x,)
         n._out = out if op.save_out else None
