@@ -38,6 +38,7 @@ last_write = [0]
 _RECENT = 64
 
 _guard = threading.Lock()
+_acquire = _guard.acquire
 
 
 def root(a):
@@ -171,10 +172,13 @@ def lock1(a):
     """``lock((a,))``, fast when ``a`` is locked already (a leaf saved by many nodes)."""
     e = _get(id(a))
     if e is not None and e[0] is a:
-        with _guard:
-            if e[1]:  # (not released meanwhile)
-                e[1] += 1
-                return (e,)
+        _acquire()
+        n = e[1]  # (0: released meanwhile)
+        if n:
+            e[1] = n + 1
+        _guard.release()
+        if n:
+            return (e,)
     return lock((a,))
 
 
