@@ -54,7 +54,7 @@ class _Cell:
     """The write count of one buffer: ``version``, the ``stamp`` of its latest write
     and the stamps of its recent writes."""
 
-    __slots__ = ("ref", "recent", "stamp", "version")
+    __slots__ = ("recent", "ref", "stamp", "version")
 
 
 _cells = {}  # id(root array) -> _Cell, dropped when the array dies

@@ -7,6 +7,7 @@ A missing C core is a failure, not a quiet skip: every "c" test fails if
 
 import contextlib
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -117,3 +118,23 @@ def restore_backend():
     before = ad.get_backend()
     yield
     ad.set_backend(before)
+
+
+def in_threads(work, count):
+    """Run ``work(i)`` for i in range(count) at once, one thread each; the first error
+    of any thread is re-raised here."""
+    errors = []
+
+    def run(i):
+        try:
+            work(i)
+        except BaseException as e:  # noqa: BLE001  (reported in the main thread)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import c_threshold
+from conftest import c_threshold, in_threads
 
 import pyautodiff as ad
 
@@ -154,22 +154,15 @@ def _in_two_threads(first, second):
     """Run ``first(step)`` and ``second(step)`` in two threads; ``step()`` waits for the
     other thread to reach its own next ``step()``. Errors are re-raised here."""
     barrier = threading.Barrier(2, timeout=30)
-    errors = []
 
-    def run(fn):
+    def work(i):
         try:
-            fn(barrier.wait)
-        except BaseException as e:  # noqa: BLE001  (reported in the main thread)
-            errors.append(e)
-            barrier.abort()
+            (first, second)[i](barrier.wait)
+        except BaseException:
+            barrier.abort()  # (the other thread stops waiting)
+            raise
 
-    threads = [threading.Thread(target=run, args=(f,)) for f in (first, second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    in_threads(work, 2)
 
 
 @pytest.fixture

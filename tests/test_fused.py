@@ -7,14 +7,13 @@ turned off. Sums are compared within the rounding of their partial sums.
 """
 
 import gc
-import threading
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import numpy as np
 import pytest
 from cases import OP_CASES
-from conftest import c_threshold, require_backend
+from conftest import c_threshold, in_threads, require_backend
 from gradcheck_helper import analytic_gradients, weights_for
 from hypothesis import HealthCheck, given, settings
 
@@ -273,11 +272,7 @@ def in_two_threads(work):
         with ad.use_backend("c"):
             work(i)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(run, 2)
 
 
 def test_two_threads_run_fused_backward_passes_at_once():

@@ -117,8 +117,8 @@ def test_zeros_and_ones_take_api_md_forms_too():
         assert (a.dtype, b.dtype, b.shape) == (np.float64, np.float32, (2, 3))
     for name in ("full", "randn", "rand"):
         fn = getattr(ad, name)
-        call = (lambda: fn((2, 3), np.float32, value=1.0)) if name == "full" else (
-            lambda: fn((2, 3), np.float32))
+        call = (lambda fn=fn: fn((2, 3), np.float32, value=1.0)) if name == "full" else (
+            lambda fn=fn: fn((2, 3), np.float32))
         with pytest.raises(TypeError, match=rf"^{name}: .*dtype= and requires_grad= are keyword"):
             call()
 

@@ -2,10 +2,10 @@
 garbage collector and threads (the state a user never sees directly: the arrays' flags)."""
 
 import gc
-import threading
 
 import numpy as np
 import pytest
+from conftest import in_threads
 
 import pyautodiff as ad
 from pyautodiff import memory
@@ -52,11 +52,7 @@ def test_threads_locking_and_releasing_the_same_array_leave_it_writable():
         except Exception as e:  # noqa: BLE001  (reported below, with the thread's error)
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(lambda i: work(), 4)
     gc.collect()
     assert errors == []
     assert w.numpy().flags.writeable and memory._locks == {}

@@ -7,35 +7,15 @@ another Python thread holds the pool, or a fork. The reference is always the sam
 computation run alone.
 """
 
-import threading
 
 import numpy as np
 import pytest
-from conftest import require_backend
+from conftest import in_threads, require_backend
 
 import pyautodiff as ad
 
 N = 1_000_000
 THREADS, ROUNDS = 4, 6
-
-
-def in_threads(work, count=THREADS):
-    """Run ``work(i)`` for i in range(count) at once; re-raise the first error."""
-    errors = []
-
-    def run(i):
-        try:
-            work(i)
-        except BaseException as e:  # noqa: BLE001  (reported in the main thread)
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
 
 
 def graph(xv, wv):
@@ -81,7 +61,7 @@ def test_threads_computing_the_same_graph_get_the_serial_bits(dtype):
         for _ in range(ROUNDS):
             results[i].append(graph(xv, wv))
 
-    in_threads(work)
+    in_threads(work, THREADS)
     for got in (r for rs in results for r in rs):
         assert_bitwise(got, want)
 

@@ -330,4 +330,4 @@ def triad(a, b, c, s):
     return a
 
 # The kernels of the backward pass (engine._sweep): these, with elementwise formulas fused.
-from . import fused as BACKWARD  # (last: it builds on the kernels above)
+from . import fused as BACKWARD  # noqa: F401  (last: it builds on the kernels above)
