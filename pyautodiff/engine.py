@@ -55,18 +55,18 @@ class Node:
         return f"<node {self._op.name} {self.shape} {self.dtype}>"
 
 
-class _LockingNode(Node):
-    """A node holding locks (``memory.lock``) on arrays the user can reach: released
-    when the backward pass frees the node (``_sweep``) or when the node is dropped."""
+class _Held(list):
+    """The locks (``memory.lock``'s entries) a node holds on arrays the user can reach:
+    released when the backward pass frees the node (``_sweep``), or when the node, and
+    with it this list, is dropped. (A list beside the node, not a node class of its own,
+    so that every node is one type and the attribute stores that make one stay fast.)"""
 
     __slots__ = ()
 
     def __del__(self, release=memory.release):
         # (the default, as for c_backend._recycle: a node may die at interpreter exit)
-        locks = self._locks
-        if locks:
-            self._locks = None
-            release(locks)
+        if self:
+            release(self)
 
 
 _new_node = Node.__new__
@@ -92,13 +92,11 @@ def hold_result(t):
     """Lock the array of ``t``, a result of a recorded op whose graph is live, because
     the user asked for it (``t.data``): until the node is freed or dropped."""
     n, a = t._node, t._data
-    if type(n) is _LockingNode:
-        if any(e[3] == id(a) for e in n._locks):
-            return
-        n._locks = (*n._locks, *memory.lock((a,), weak=True))
-    else:
-        n._locks = memory.lock((a,), weak=True)
-        n.__class__ = _LockingNode
+    held = n._locks
+    if held is None:
+        n._locks = _Held(memory.lock((a,), weak=True))
+    elif not any(e[3] == id(a) for e in held):
+        held.extend(memory.lock((a,), weak=True))
 
 
 def _record(t, out, op, args, vals, kw, needs):
@@ -119,9 +117,7 @@ def _record(t, out, op, args, vals, kw, needs):
     reach = [v for a, v in zip(args, vals) if _lockable(a, v)]
     if type(out.base) is _ndarray:
         reach.append(out)  # a view (of a leaf's array, say): held while the view's graph lives
-    if reach:
-        n._locks = memory.lock(reach)
-        n.__class__ = _LockingNode
+    n._locks = _Held(memory.lock(reach)) if reach else None
     t._rg = True
     t._node = n
     return t
@@ -179,11 +175,8 @@ def apply1(op, x):
         held = _lock1(xd) if saves and x._node is None else ()  # (see _lockable)
         if type(out.base) is _ndarray:  # a view (x.T): held while its graph lives
             held = (*held, *_lock1(out))
-        if held:
-            n = _new_node(_LockingNode)
-            n._locks = held
-        else:
-            n = _new_node(Node)
+        n = _new_node(Node)
+        n._locks = _Held(held) if held else None
         n._vals = (xd,) if saves else _NO_INPUT
         n._op = op
         n._args = (x._node or x,)
@@ -247,11 +240,9 @@ def apply2(op, x, y):
         vals = (xd, yd) if keep is None else (xd if keep[0] else None, yd if keep[1] else None)
         lx = xl and type(vals[0]) is _ndarray  # (see _lockable)
         ly = yl and type(vals[1]) is _ndarray
-        if lx or ly:
-            n = _new_node(_LockingNode)
-            n._locks = _lock((xd, yd)) if lx and ly else _lock1(xd if lx else yd)
-        else:
-            n = _new_node(Node)
+        n = _new_node(Node)
+        n._locks = (_Held(_lock((xd, yd)) if lx and ly else _lock1(xd if lx else yd))
+                    if lx or ly else None)
         n._vals = vals
         n._op = op
         n._args = (xa, ya)
@@ -536,7 +527,7 @@ def _sweep(root, g, retain, create_graph):
             fresh = None
             for i in node._needs:
                 parent = args[i]
-                leaf = type(parent) is not Node and type(parent) is not _LockingNode
+                leaf = type(parent) is not Node
                 held = leaves.get(parent) if leaf else pending.get(parent)
                 if held is not None and fused is not None and fused[i] is not None and _fused_into(
                         K, fused[i], leaf, held, parent, g, out, vals, shared):
@@ -572,10 +563,11 @@ def _sweep(root, g, retain, create_graph):
                         push(heap, (-parent._seq, parent))
             if not retain:
                 node._args = node._vals = node._out = None
-                if type(node) is _LockingNode:
-                    # (a plain node again: nothing left to release when it dies)
-                    node.__class__ = Node
-                    unlocking.append(node._locks)
+                held = node._locks
+                if held is not None:
+                    node._locks = None
+                    unlocking.extend(held)
+                    held.clear()  # (nothing left to release when it dies)
             if fresh is not None:
                 if heap:
                     push(heap, (-fresh._seq, fresh))
@@ -592,7 +584,7 @@ def _sweep(root, g, retain, create_graph):
 
     finally:
         if unlocking:
-            memory.release_all(unlocking)
+            memory.release_all((unlocking,))
 
 # Last: the ops are built on this module, and the backward pass records through them.
 from .ops import P
