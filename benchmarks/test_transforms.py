@@ -26,9 +26,12 @@ Hessian of ``h`` is ``diag(s) W + W^T diag(s) - 2 W^T diag(x t s) W``. Before ti
 variant's result is checked once against these, evaluated in float64: rtol 1e-10 with an
 absolute floor of rtol times the reference's largest element.
 
-Measured on 2 shared cores (numpy 2, torch 2.13 CPU; ``--benchmark-max-time=0.2``), medians:
-jvp / vjp 3.0x (C) and 3.0x (numpy); jacfwd / jacrev 1.6x and 1.6x; forward- over
-reverse-over-reverse Hessian 1.7x and 1.7x.
+Measured here (2 cores shared with other jobs, numpy 2, torch 2.13 CPU), as minima of
+``timeit`` repeats (which the other jobs' load disturbs least), alike on both backends:
+jvp / vjp 3.0x to 3.8x; jacfwd / jacrev 2.0x to 2.4x; forward- / reverse-over-reverse
+Hessian 1.65x to 2.2x, so ``ad.hessian`` is reverse over reverse. The medians of two short
+runs of this file (``--benchmark-max-time=0.3``) scattered more: 2.0x to 3.4x, 1.5x to
+1.8x, 1.0x to 1.5x. torch.func for comparison: jvp / vjp 1.0x to 1.3x, jacfwd / jacrev 1.0x.
 
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
           python -m pytest benchmarks/test_transforms.py --benchmark-only
