@@ -8,7 +8,7 @@ import numpy as _np
 from .backends import c_available, get_backend, set_backend, use_backend
 from .creation import full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .engine import enable_grad, is_grad_enabled, no_grad
-from .functional import grad, hessian, jacobian, value_and_grad
+from .functional import grad, hessian, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from .gradcheck import GradcheckError, gradcheck
 from .numpy_dispatch import numpy_functions
 from .ops.composite import log_softmax, softmax, var
@@ -92,7 +92,10 @@ __all__ = [
     "gradcheck",
     "hessian",
     "is_grad_enabled",
+    "jacfwd",
     "jacobian",
+    "jacrev",
+    "jvp",
     "log",
     "log1p",
     "log_softmax",
@@ -136,6 +139,7 @@ __all__ = [
     "use_backend",
     "value_and_grad",
     "var",
+    "vjp",
     "where",
     "zeros",
     "zeros_like",

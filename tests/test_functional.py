@@ -655,3 +655,68 @@ def test_independent_warning_agrees_with_hips_autograd(rng):
             expected = getattr(autograd, name)(f_ag)(x)
         assert bool(ours) == bool(theirs), (name, [str(w.message) for w in ours])
         np.testing.assert_allclose(arr(mine), expected, rtol=1e-13, atol=0)
+
+
+# ----- has_aux (API.md "More transforms"), with argnums tuples ----------------------------
+
+@pytest.mark.parametrize("argnums", [0, 1, (0, 1), (1, -2)])
+def test_grad_and_value_and_grad_with_has_aux_return_aux_untouched(argnums, rng):
+    x, y = rng.standard_normal((2, 3))
+    aux = {"y": y, "tag": object()}
+
+    def f(x, y):
+        return (x * ad.exp(y)).sum(), aux
+
+    by_position = {0: np.exp(y), 1: x * np.exp(y), -2: np.exp(y)}
+    expected = (tuple(by_position[i] for i in argnums) if isinstance(argnums, tuple)
+                else by_position[argnums])
+    g, got = ad.grad(f, argnums, has_aux=True)(x, y)
+    assert got is aux
+    (value, got2), g2 = ad.value_and_grad(f, argnums, has_aux=True)(x, y)
+    assert got2 is aux
+    assert value.item() == pytest.approx(float(np.sum(x * np.exp(y))), rel=1e-14)
+    for ours in (g, g2):
+        if isinstance(argnums, tuple):
+            assert isinstance(ours, tuple) and len(ours) == len(argnums)
+            for o, e in zip(ours, expected):
+                np.testing.assert_allclose(arr(o), e, rtol=1e-13)
+        else:
+            np.testing.assert_allclose(arr(ours), expected, rtol=1e-13)
+
+
+def test_has_aux_aux_may_hold_tensors_and_grad_still_nests():
+    def f(x):
+        return x ** 3, x * 2  # aux: a Tensor computed from x
+
+    g, aux = ad.grad(f, has_aux=True)(2.0)
+    assert g.item() == 12.0 and aux.item() == 4.0
+    # The second derivative through a has_aux gradient: d/dx 3x^2 = 6x.
+    assert ad.grad(lambda x: ad.grad(f, has_aux=True)(x)[0])(2.0).item() == 12.0
+
+
+@pytest.mark.parametrize("transform", [ad.grad, ad.value_and_grad, ad.hessian, ad.jacrev])
+@pytest.mark.parametrize("returned, got", [
+    (lambda x: x.sum(), "Tensor"),
+    (lambda x: (x.sum(), 1, 2), "a tuple of length 3"),
+])
+def test_has_aux_needs_a_pair(transform, returned, got):
+    name = transform.__name__
+    with pytest.raises(TypeError, match=rf"^{name}: with has_aux=True f must return a pair "
+                                        rf"\(output, aux\), got {got}$"):
+        transform(returned, has_aux=True)(np.ones(2))
+
+
+def test_jacobian_is_jacrev_by_another_name(rng):
+    x = rng.standard_normal(3)
+
+    def f(x):
+        return ad.tanh(x) * x.sum()
+
+    t = np.tanh(x)
+    expected = np.diag((1 - t * t) * x.sum()) + t[:, None]
+    for transform in (ad.jacobian, ad.jacrev):
+        np.testing.assert_allclose(arr(transform(f)(x)), expected, rtol=1e-13)
+    with pytest.warns(UserWarning, match=r"^jacobian: Output seems independent"):
+        ad.jacobian(lambda x, y: x, argnums=1)(x, x)
+    with pytest.warns(UserWarning, match=r"^jacrev: Output seems independent"):
+        ad.jacrev(lambda x, y: x, argnums=1)(x, x)
