@@ -47,8 +47,9 @@ class _Layout:
         return args
 
     def __repr__(self):
-        return ", ".join("." if p in self.positions else repr(a)
-                         for p, a in enumerate(self.args))
+        # (as to_dot shows it: "_" stands for a Tensor argument)
+        return "(" + ", ".join("_" if p in self.positions else repr(a)
+                               for p, a in enumerate(self.args)) + ")"
 
 
 class _Rule:

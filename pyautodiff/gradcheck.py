@@ -369,7 +369,7 @@ class _Seen:
             code = frame.f_code
             if self.line is None and not code.co_filename.startswith(_LIBRARY):
                 self.line = (code.co_filename, frame.f_lineno)
-            if code is _SWEEP:
+            if code is _SWEEP:  # ("node" is the sweep's name for the node whose VJPs run)
                 self.during = frame.f_locals.get("node")
                 break
             frame = frame.f_back
@@ -414,25 +414,35 @@ def _graph(root):
     return sorted(nodes.values(), key=lambda n: n._seq)
 
 
-def _local(node, wanted, seen, eps, atol, rtol, rng):
-    """Check ``node``'s VJPs for inputs ``wanted`` against central differences of its
-    forward at the values it saw (in float64, for a random cotangent); return the
-    worst failure as ``(input, element or None, vjp, numeric)``, or None."""
+def _replayed_inputs(node, seen):
+    """The arguments ``node``'s op got, as the observed run saw them (inputs with float
+    data in float64), or None when one was made before that run."""
     op, args = node._op, node._args
     nin = len(args) if op.nin is None else op.nin
     values = []
     for j, a in enumerate(args):
         if isinstance(a, Node):
             if a not in seen:
-                return None  # made before the observed run: not ours to check
+                return None
             a = seen[a].out
         elif isinstance(a, Tensor):
             a = a._data
         elif j < nin:
-            a = operand(a, op.name)
+            a = operand(a, op.name)  # (as the engine converts constant inputs)
         if j < nin and isinstance(a, np.ndarray) and a.dtype.kind == "f":
             a = a.astype(np.float64)
         values.append(a)
+    return values
+
+
+def _local(node, wanted, seen, eps, atol, rtol, rng):
+    """Check ``node``'s VJPs for inputs ``wanted`` against central differences of its
+    forward at the values it saw (in float64, for a random cotangent); return the
+    worst failure as ``(input, element or None, vjp, numeric)``, or None."""
+    op = node._op
+    values = _replayed_inputs(node, seen)
+    if values is None:
+        return None
     kw = node._kw or {}
     B = backends.current()
 
@@ -451,13 +461,14 @@ def _local(node, wanted, seen, eps, atol, rtol, rng):
         g = np.asarray(op.vjps[i](B, u, out, *values, **kw))
         g = np.asarray(engine._fit(B, g, x.shape, x.dtype, op, i), dtype=np.float64)
 
-        def projected(xi):
-            vals = list(values)
-            vals[i] = xi
-            return float(np.vdot(u, forward(vals)))
-
-        def derivative(d):
-            return (projected(x + eps * d) - projected(x - eps * d)) / (2 * eps)
+        def derivative(d, i=i, x=x):
+            """The central difference of u . forward along ``d`` in input ``i``."""
+            ends = []
+            for xi in (x + eps * d, x - eps * d):
+                vals = list(values)
+                vals[i] = xi
+                ends.append(float(np.vdot(u, forward(vals))))
+            return (ends[0] - ends[1]) / (2 * eps)
 
         if x.size <= _LOCAL_ELEMENTS:
             n = np.zeros(x.shape)
@@ -491,7 +502,10 @@ def _culprit(f, values, checked, eps, atol, rtol):
     """The line of a GradcheckError naming the first recorded op of ``f`` whose own
     VJP disagrees with central differences (see the module docstring)."""
     leaves = {i: Tensor(values[i], requires_grad=True) for i in checked}
-    out, seen = _observe(f, [leaves.get(i, v) for i, v in enumerate(values)])
+    try:
+        out, seen = _observe(f, [leaves.get(i, v) for i, v in enumerate(values)])
+    except Exception as e:  # noqa: BLE001 (the check's own report must not be lost)
+        return f"\n  (running f again to find the op to blame raised {type(e).__name__}: {e})"
     if not isinstance(out, Tensor) or out._node is None:
         return ""
     rng = np.random.default_rng(_SEED)
@@ -509,9 +523,9 @@ def _culprit(f, values, checked, eps, atol, rtol):
         if failure is None:
             continue
         i, element, a, n = failure
-        where = seen[node]
+        where = seen[node]  # (it depends on our leaves, so the observed run made it)
         made = f"created at {_line(where)}"
-        if where.during is not None and where.during in seen:
+        if where.during in seen:
             made += (f" by the VJP of '{where.during._op.name}' (itself created at "
                      f"{_line(seen[where.during])})")
         at = "along a random direction" if element is None else f"element {_fmt(element)}"
