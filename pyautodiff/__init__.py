@@ -7,9 +7,10 @@ import numpy as _np
 
 from .backends import c_available, get_backend, set_backend, use_backend
 from .creation import full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .custom import defvjp, primitive
 from .engine import enable_grad, is_grad_enabled, no_grad
 from .functional import grad, hessian, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .numpy_dispatch import numpy_functions
 from .ops.composite import log_softmax, softmax, var
 from .ops.elementwise import (
@@ -76,6 +77,7 @@ __all__ = [
     "concatenate",
     "copy",
     "cos",
+    "defvjp",
     "div",
     "dot",
     "enable_grad",
@@ -90,6 +92,7 @@ __all__ = [
     "getitem",
     "grad",
     "gradcheck",
+    "gradgradcheck",
     "hessian",
     "is_grad_enabled",
     "jacfwd",
@@ -116,6 +119,7 @@ __all__ = [
     "ones_like",
     "optim",
     "pow",
+    "primitive",
     "rand",
     "randn",
     "relu",
