@@ -135,7 +135,7 @@ def _ids(rows):
 
 
 def _call_forms(u):
-    """``ad.<name>`` and ``np.<name>`` (numpy's protocol), with what each is called."""
+    """``(form, function)`` for ``ad.<name>`` and for ``np.<name>`` (numpy's protocol)."""
     return [("ad", u.ad), ("np", u.np)]
 
 
