@@ -371,3 +371,24 @@ def _ravel(a, order="C"):
 @implements(np.copy)
 def _copy(a, order="K", subok=False):
     return shapes.copy(a)
+
+
+# ----- ufuncs ---------------------------------------------------------------------------
+# numpy's other differentiable real ufuncs (np.mod is np.remainder, np.divide np.true_divide,
+# np.abs np.absolute: one entry each).
+
+_UFUNCS.update({
+    np.tan: elementwise.tan, np.arcsin: elementwise.arcsin, np.arccos: elementwise.arccos,
+    np.arctan: elementwise.arctan, np.sinh: elementwise.sinh, np.cosh: elementwise.cosh,
+    np.arcsinh: elementwise.arcsinh, np.arccosh: elementwise.arccosh,
+    np.arctanh: elementwise.arctanh, np.exp2: elementwise.exp2, np.log2: elementwise.log2,
+    np.log10: elementwise.log10, np.cbrt: elementwise.cbrt,
+    np.reciprocal: elementwise.reciprocal, np.fabs: elementwise.fabs,
+    np.sign: elementwise.sign, np.floor: elementwise.floor, np.ceil: elementwise.ceil,
+    np.deg2rad: elementwise.deg2rad, np.radians: elementwise.radians,
+    np.rad2deg: elementwise.rad2deg, np.degrees: elementwise.degrees,
+    np.logaddexp: elementwise.logaddexp, np.logaddexp2: elementwise.logaddexp2,
+    np.arctan2: elementwise.arctan2, np.hypot: elementwise.hypot,
+    np.fmax: elementwise.fmax, np.fmin: elementwise.fmin,
+    np.remainder: elementwise.remainder,
+})

@@ -591,5 +591,29 @@ case("matmul", "mlp-layer", lambda x, w, b: ad.log_softmax(ad.tanh(x @ w + b), a
      ((4, 3), (3, 5), (5,)))
 
 
+
+# ----- numpy's other real ufuncs: one row per op (tests/test_numpy_ufuncs.py has the rest) --
+
+def _not_a_multiple(rng):
+    """For remainder: y with |y| in [0.5, 2], x at least 0.2 |y| from a multiple of y."""
+    y = rng.choice([-1.0, 1.0], (3, 4)) * rng.uniform(0.5, 2.0, (3, 4))
+    return [y * (rng.integers(-3, 3, (3, 4)) + rng.uniform(0.2, 0.8, (3, 4))), y]
+
+
+for _name, _dom in [("tan", "open_unit"), ("arcsin", "open_unit"), ("arccos", "open_unit"),
+                    ("arctan", "real"), ("sinh", "real"), ("cosh", "real"),
+                    ("arcsinh", "real"), ("arctanh", "open_unit"), ("exp2", "real"),
+                    ("log2", "positive"), ("log10", "positive"), ("cbrt", "nonzero"),
+                    ("reciprocal", "nonzero"), ("sign", "nonzero"), ("floor", "halfgrid"),
+                    ("ceil", "halfgrid"), ("deg2rad", "real"), ("rad2deg", "real")]:
+    case(_name, "3x4", getattr(ad, _name), getattr(np, _name), ((3, 4),), _dom)
+case("arccosh", "3x4-above-1", shifted(ad.arccosh, 1.0, 1.0), shifted(np.arccosh, 1.0, 1.0),
+     ((3, 4),), "positive")
+for _name, _doms in [("logaddexp", ("real", "real")), ("logaddexp2", ("real", "real")),
+                     ("arctan2", ("nonzero", "nonzero")), ("hypot", ("nonzero", "nonzero")),
+                     ("fmax", ("grid", "halfgrid")), ("fmin", ("grid", "halfgrid"))]:
+    case(_name, "3x4-4", getattr(ad, _name), getattr(np, _name), ((3, 4), (4,)), _doms)
+case("remainder", "3x4", ad.remainder, np.remainder, make=_not_a_multiple)
+
 CASE_IDS = [c.id for c in OP_CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "duplicate case ids"

@@ -9,8 +9,7 @@ import numpy as np
 
 from ..engine import apply
 from ..tensor import Tensor
-from . import P, defop
-from .compare import sign
+from . import P, compare, defop
 
 
 def _first(K, g, out, x, y):
@@ -153,7 +152,7 @@ def neg(B, x):
     return B.neg(x)
 
 
-@defop(vjp=lambda K, g, out, x: K.mul(g, sign(x)))
+@defop(vjp=lambda K, g, out, x: K.mul(g, compare.sign(x)))
 def abs(B, x):
     """``|x|``; the gradient at 0 is 0.
 
@@ -415,3 +414,414 @@ def clip(x, lo=None, hi=None):
     if lo is None and hi is None:
         raise ValueError("clip: at least one of lo and hi must be given")
     return apply(_clip, (x, -np.inf if lo is None else lo, np.inf if hi is None else hi), None)
+
+
+# ----- numpy's other real ufuncs ----------------------------------------------------------
+# Their forwards are numpy's own functions (no kernel of the closed list computes them);
+# their VJPs are written with kernels wherever the formula allows, so that the C backend's
+# backward pass fuses them, and give HIPS autograd's gradients.
+
+_LN2 = float(np.log(2.0))
+_LN10 = float(np.log(10.0))
+
+
+def _one_minus_square(K, x):
+    # 1 - x**2 as (1 - x)(1 + x): no cancellation as |x| nears 1.
+    return K.mul(K.sub(1.0, x), K.add(x, 1.0))
+
+
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.add(K.square(out), 1.0)))
+def tan(B, x):
+    """The tangent (radians).
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.tan(ad.tensor([0.0, 0.5]))
+    Tensor([0.        , 0.54630249], dtype=float64)
+    """
+    return np.tan(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.div(g, K.sqrt(_one_minus_square(K, x))))
+def arcsin(B, x):
+    """The inverse sine, in ``[-pi/2, pi/2]``; NaN outside ``[-1, 1]``, as numpy.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.arcsin(ad.tensor([0.0, 1.0]))
+    Tensor([0.        , 1.57079633], dtype=float64)
+    """
+    return np.arcsin(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.neg(K.div(g, K.sqrt(_one_minus_square(K, x)))))
+def arccos(B, x):
+    """The inverse cosine, in ``[0, pi]``; NaN outside ``[-1, 1]``, as numpy.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.arccos(ad.tensor([1.0, 0.0]))
+    Tensor([0.        , 1.57079633], dtype=float64)
+    """
+    return np.arccos(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.div(g, K.add(K.square(x), 1.0)))
+def arctan(B, x):
+    """The inverse tangent, in ``(-pi/2, pi/2)``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.arctan(ad.tensor([0.0, 1.0]))
+    Tensor([0.        , 0.78539816], dtype=float64)
+    """
+    return np.arctan(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.mul(g, P.cosh(x)))
+def sinh(B, x):
+    """The hyperbolic sine.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.sinh(ad.tensor([0.0, 1.0]))
+    Tensor([0.        , 1.17520119], dtype=float64)
+    """
+    return np.sinh(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.mul(g, P.sinh(x)))
+def cosh(B, x):
+    """The hyperbolic cosine.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.cosh(ad.tensor([0.0, 1.0]))
+    Tensor([1.        , 1.54308063], dtype=float64)
+    """
+    return np.cosh(x)
+
+
+# sqrt(x**2 + 1) as hypot(x, 1): x**2 would overflow for |x| > 1e154.
+@defop(vjp=lambda K, g, out, x: K.div(g, P.hypot(x, 1.0)))
+def arcsinh(B, x):
+    """The inverse hyperbolic sine.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.arcsinh(ad.tensor([0.0, 1.0]))
+    Tensor([0.        , 0.88137359], dtype=float64)
+    """
+    return np.arcsinh(x)
+
+
+# sqrt(x**2 - 1) as sqrt(x - 1) sqrt(x + 1): exact near 1, no overflow for large x.
+@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(K.sqrt(K.sub(x, 1.0)), K.sqrt(K.add(x, 1.0)))))
+def arccosh(B, x):
+    """The inverse hyperbolic cosine; NaN below 1, as numpy.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.arccosh(ad.tensor([1.0, 2.0]))
+    Tensor([0.       , 1.3169579], dtype=float64)
+    """
+    return np.arccosh(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.div(g, _one_minus_square(K, x)))
+def arctanh(B, x):
+    """The inverse hyperbolic tangent; infinite at -1 and 1, NaN beyond, as numpy.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.arctanh(ad.tensor([0.0, 0.5]))
+    Tensor([0.        , 0.54930614], dtype=float64)
+    """
+    return np.arctanh(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.mul(K.mul(g, out), _LN2))
+def exp2(B, x):
+    """``2 ** x``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.exp2(ad.tensor([3.0, -1.0]))
+    Tensor([8. , 0.5], dtype=float64)
+    """
+    return np.exp2(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(x, _LN2)))
+def log2(B, x):
+    """The base-2 logarithm.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.log2(ad.tensor([8.0, 0.5]))
+    Tensor([ 3., -1.], dtype=float64)
+    """
+    return np.log2(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(x, _LN10)))
+def log10(B, x):
+    """The base-10 logarithm.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.log10(ad.tensor([1000.0, 0.01]))
+    Tensor([ 3., -2.], dtype=float64)
+    """
+    return np.log10(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.div(g, K.mul(K.square(out), 3.0)))
+def cbrt(B, x):
+    """The real cube root (negative for negative ``x``); the gradient at 0 is infinite.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.cbrt(ad.tensor([27.0, -8.0]))
+    Tensor([ 3., -2.], dtype=float64)
+    """
+    return np.cbrt(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.neg(K.mul(g, K.square(out))))
+def reciprocal(B, x):
+    """``1 / x``; an integer ``x`` gives its true reciprocal (numpy's would truncate it to 0).
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.reciprocal(ad.tensor([4.0, -0.5]))
+    Tensor([ 0.25, -2.  ], dtype=float64)
+    """
+    return B.div(1.0, x)
+
+
+def _zero(K, g, out, x):
+    # Piecewise constant: the derivative is 0 wherever it exists, as autograd and PyTorch
+    # take it everywhere (so x.grad is zeros rather than missing).
+    return K.mul(g, 0.0)
+
+
+@defop(vjp=_zero)
+def sign(B, x):
+    """-1, 0 or 1 by the sign of ``x`` (NaN for NaN); its gradient is 0.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.sign(ad.tensor([-2.5, 0.0, 3.0]))
+    Tensor([-1.,  0.,  1.], dtype=float64)
+    """
+    return np.sign(x)
+
+
+@defop(vjp=_zero)
+def floor(B, x):
+    """The largest integer not above ``x``, as a float; its gradient is 0.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.floor(ad.tensor([-1.5, 1.5]))
+    Tensor([-2.,  1.], dtype=float64)
+    """
+    return np.floor(x)
+
+
+@defop(vjp=_zero)
+def ceil(B, x):
+    """The smallest integer not below ``x``, as a float; its gradient is 0.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.ceil(ad.tensor([-1.5, 1.5]))
+    Tensor([-1.,  2.], dtype=float64)
+    """
+    return np.ceil(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.mul(g, np.pi / 180.0))
+def deg2rad(B, x):
+    """Degrees to radians.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.deg2rad(ad.tensor([180.0])).item() == np.pi
+    True
+    """
+    # numpy's own function, not x * (pi / 180): in float32 numpy rounds its constant
+    # differently, and the result would be one ulp off numpy's.
+    return np.deg2rad(x)
+
+
+@defop(vjp=lambda K, g, out, x: K.mul(g, 180.0 / np.pi))
+def rad2deg(B, x):
+    """Radians to degrees.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.rad2deg(ad.tensor([np.pi / 2]))
+    Tensor([90.], dtype=float64)
+    """
+    return np.rad2deg(x)
+
+
+def positive(x):
+    """``+x``: a Tensor itself (as ``+t`` and ``torch.positive``), anything else as a Tensor.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> t = ad.tensor([1.0, -2.0], requires_grad=True)
+    >>> ad.positive(t) is t
+    True
+    """
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+@defop(vjp=(lambda K, g, out, x, y: K.mul(g, K.exp(K.sub(x, out))),
+            lambda K, g, out, x, y: K.mul(g, K.exp(K.sub(y, out)))), nin=2)
+def logaddexp(B, x, y):
+    """``log(exp(x) + exp(y))`` without overflow.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.logaddexp(ad.tensor([0.0, 1000.0]), 0.0)
+    Tensor([6.93147181e-01, 1.00000000e+03], dtype=float64)
+    """
+    return np.logaddexp(x, y)
+
+
+# 2 ** d as exp(d log 2): the exp kernel fuses into the C backward pass.
+@defop(vjp=(lambda K, g, out, x, y: K.mul(g, K.exp(K.mul(K.sub(x, out), _LN2))),
+            lambda K, g, out, x, y: K.mul(g, K.exp(K.mul(K.sub(y, out), _LN2)))), nin=2)
+def logaddexp2(B, x, y):
+    """``log2(2 ** x + 2 ** y)`` without overflow.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.logaddexp2(ad.tensor([1.0, 3.0]), 1.0)
+    Tensor([2.        , 3.32192809], dtype=float64)
+    """
+    return np.logaddexp2(x, y)
+
+
+def _norm2(K, x, y):
+    return K.add(K.square(x), K.square(y))
+
+
+@defop(vjp=(lambda K, g, out, x, y: K.div(K.mul(g, y), _norm2(K, x, y)),
+            lambda K, g, out, x, y: K.neg(K.div(K.mul(g, x), _norm2(K, x, y)))), nin=2)
+def arctan2(B, x, y):
+    """The angle of the point ``(y, x)`` (numpy's ``arctan2(x1, x2)``: ``x`` is the
+    ordinate), in ``[-pi, pi]``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.arctan2(ad.tensor([1.0, -1.0]), -1.0)
+    Tensor([ 2.35619449, -2.35619449], dtype=float64)
+    """
+    return np.arctan2(x, y)
+
+
+@defop(vjp=(lambda K, g, out, x, y: K.div(K.mul(g, x), out),
+            lambda K, g, out, x, y: K.div(K.mul(g, y), out)), nin=2)
+def hypot(B, x, y):
+    """``sqrt(x**2 + y**2)`` without overflow; the gradient at ``(0, 0)`` is NaN, as in
+    autograd and PyTorch.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.hypot(ad.tensor([3.0, 1e200]), ad.tensor([4.0, 1e200]))
+    Tensor([5.00000000e+000, 1.41421356e+200], dtype=float64)
+    """
+    return np.hypot(x, y)
+
+
+def _taken(x, out, y):
+    # autograd's balanced_eq: 1 where x is the value taken, 1/2 at a tie, 0 elsewhere; a
+    # NaN that fmax/fmin pass over is never the value taken, so it gets 0.
+    return (x == out) / (1.0 + (x == y))
+
+
+_FM_VJPS = (lambda K, g, out, x, y: K.mul(g, _taken(x, out, y)),
+            lambda K, g, out, x, y: K.mul(g, _taken(y, out, x)))
+
+
+@defop(vjp=_FM_VJPS, nin=2)
+def fmax(B, x, y):
+    """The elementwise maximum ignoring NaN (NaN only where both are); at ties the
+    gradient is split evenly, and a NaN passed over gets none.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.fmax(ad.tensor([1.0, np.nan, np.nan]), ad.tensor([2.0, 0.5, np.nan]))
+    Tensor([2. , 0.5, nan], dtype=float64)
+    """
+    return np.fmax(x, y)
+
+
+@defop(vjp=_FM_VJPS, nin=2)
+def fmin(B, x, y):
+    """The elementwise minimum ignoring NaN (NaN only where both are); at ties the
+    gradient is split evenly, and a NaN passed over gets none.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.fmin(ad.tensor([1.0, np.nan, np.nan]), ad.tensor([2.0, 0.5, np.nan]))
+    Tensor([1. , 0.5, nan], dtype=float64)
+    """
+    return np.fmin(x, y)
+
+
+@defop(vjp=(_first, lambda K, g, out, x, y: K.neg(K.mul(g, P.floor(x / y)))), nin=2)
+def remainder(B, x, y):
+    """``x - floor(x / y) * y``: the remainder with the sign of ``y``, as numpy's ``mod``
+    (Python's ``%``); the gradient is autograd's, ``1`` and ``-floor(x / y)``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.remainder(ad.tensor([5.5, -5.5]), 2.0)
+    Tensor([1.5, 0.5], dtype=float64)
+    """
+    return np.remainder(x, y)
+
+
+# numpy's names for the ops above (numpy's fabs is its absolute, minus complex numbers).
+absolute = fabs = abs
+negative = neg
+subtract = sub
+multiply = mul
+divide = true_divide = div
+power = pow
+degrees = rad2deg
+radians = deg2rad
+mod = remainder
