@@ -12,6 +12,31 @@ from .functional import grad, hessian, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .numpy_dispatch import numpy_functions
 from .ops.composite import log_softmax, softmax, var
+# numpy's reductions and shape functions (issue 11)
+from .ops.composite import average, nansum, std
+from .ops.reduce import cumprod, cumsum, prod
+from .ops.shape import (
+    array_split,
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    column_stack,
+    diff,
+    dstack,
+    flip,
+    hstack,
+    moveaxis,
+    pad,
+    ravel,
+    repeat,
+    roll,
+    sort,
+    split,
+    take,
+    take_along_axis,
+    tile,
+    vstack,
+)
 from .ops.elementwise import (
     abs,
     add,
@@ -139,4 +164,31 @@ __all__ = [
     "where",
     "zeros",
     "zeros_like",
+    # numpy's reductions and shape functions (issue 11)
+    "array_split",
+    "atleast_1d",
+    "atleast_2d",
+    "atleast_3d",
+    "average",
+    "column_stack",
+    "cumprod",
+    "cumsum",
+    "diff",
+    "dstack",
+    "flip",
+    "hstack",
+    "moveaxis",
+    "nansum",
+    "pad",
+    "prod",
+    "ravel",
+    "repeat",
+    "roll",
+    "sort",
+    "split",
+    "std",
+    "take",
+    "take_along_axis",
+    "tile",
+    "vstack",
 ]
