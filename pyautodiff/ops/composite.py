@@ -73,7 +73,8 @@ def std(x, axis=None, keepdims=False, ddof=0):
     """Standard deviation over ``axis``: ``sqrt(var(x, axis, keepdims, ddof))``, as numpy's
     (``ddof=0`` by default, also with PyTorch's ``dim=``).
 
-    Where all the elements are equal its gradient is not finite (nan), as PyTorch's.
+    Where the elements of a group of two or more are all equal (a kink of std) its
+    gradient is not finite (nan), as PyTorch's; for groups of one element it is 0.
 
     Examples
     --------
@@ -83,7 +84,12 @@ def std(x, axis=None, keepdims=False, ddof=0):
     >>> ad.std(ad.tensor([[1.0, 3.0], [2.0, 2.0]]), axis=1, ddof=1)
     Tensor([1.41421356, 0.        ], dtype=float64)
     """
-    return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+    v = var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+    if _count(np.shape(x), axis) == 1:
+        # Groups of one element: std is identically 0 and so is its gradient (HIPS
+        # autograd's), where sqrt's would be 0 / 0. (var is that 0, exactly.)
+        return v
+    return sqrt(v)
 
 
 @torch_names

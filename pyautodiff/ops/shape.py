@@ -9,6 +9,7 @@ numpy's ``moveaxis``, ``repeat``, ``tile``, ``flip``, ``roll``, ``diff``, ``sort
 differentiable again.
 """
 
+import itertools
 import operator
 
 import numpy as np
@@ -160,14 +161,18 @@ def _joined(op, name, seq, axis):
 
 @torch_names
 def concatenate(seq, axis=0):
-    """Join tensors along an existing ``axis``.
+    """Join tensors along an existing ``axis`` (None: their flattened elements, as numpy).
 
     Examples
     --------
     >>> import pyautodiff as ad
     >>> ad.concatenate([ad.ones(2), ad.zeros(1)])
     Tensor([1., 1., 0.], dtype=float64)
+    >>> ad.concatenate([ad.ones((1, 2)), ad.zeros(1)], axis=None)
+    Tensor([1., 1., 0.], dtype=float64)
     """
+    if axis is None:
+        seq, axis = [flatten(x) for x in seq], 0
     return _joined(_concatenate, "concatenate", seq, axis)
 
 
@@ -218,7 +223,8 @@ def copy(B, x):
     slice(before, n - after) for (before, after), n in zip(pairs, g.shape))],
     name="pad", public=False)
 def _pad(B, x, pairs, value):
-    return np.pad(x, pairs, mode="constant", constant_values=value)
+    # (a 0-d x has no pairs, which np.pad does not take: it takes 0)
+    return np.pad(x, pairs or 0, mode="constant", constant_values=value)
 
 
 # ----- built from the primitives above --------------------------------------------
@@ -508,7 +514,8 @@ def take_along_axis(x, indices, axis=-1):
 @torch_names
 def sort(x, axis=-1):
     """The elements sorted along ``axis`` (None: flattened first); the gradient goes back
-    to where each value came from (ties in numpy's stable order).
+    to where each value came from (ties in numpy's stable order). The values only, also
+    with PyTorch's ``dim=`` (``torch.sort`` adds the indices: ``np.argsort`` gives them).
 
     Examples
     --------
@@ -752,7 +759,7 @@ def _split(name, x, sections, axis, equal):
         bounds = np.cumsum([0] + [each + 1] * extra + [each] * (k - extra)).tolist()
     else:
         bounds = [0, *map(operator.index, sections), n]
-    return [getitem(x, _along(ax, slice(a, b))) for a, b in zip(bounds, bounds[1:])]
+    return [getitem(x, _along(ax, slice(a, b))) for a, b in itertools.pairwise(bounds)]
 
 
 @torch_names
