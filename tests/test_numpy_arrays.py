@@ -223,6 +223,7 @@ shape_rows("diff", real,
            ("prepend-number", lambda m, x: m.diff(x, axis=-1, prepend=0.5), (3, 2)),
            ("append-array", lambda m, x: m.diff(x, axis=0, append=np.ones((1, 2))), (3, 2)),
            ("n0", lambda m, x: m.diff(x, 0), (3, 2)),
+           ("n0-ignores-prepend", lambda m, x: m.diff(x, 0, prepend=1.0), (3, 2)),
            ("n-beyond-length", lambda m, x: m.diff(x, 3), (1, 2)))
 row("diff", "prepend-tensor", lambda m, x, p: m.diff(x, axis=0, prepend=p),
     (real, (3, 2)), (real, (1, 2)))
@@ -744,6 +745,37 @@ def test_plain_ndarrays_are_not_affected(rng):
     assert all(type(p) is np.ndarray for p in np.split(a, 2, axis=1))
     assert all(type(p) is np.ndarray for p in np.atleast_3d(a, a[0]))
     np.testing.assert_array_equal(np.pad(a, 1, mode="wrap")[1:-1, 1:-1], a)
+
+
+DIM_CALLS = {  # name: (pyautodiff call with axis=/keepdims= in **kw, PyTorch's own call)
+    "prod": (lambda f, x, **kw: f(x, **kw), lambda t, x: t.prod(x, 1, keepdim=True)),
+    "cumsum": (lambda f, x, **kw: f(x, **kw), lambda t, x: t.cumsum(x, 1)),
+    "cumprod": (lambda f, x, **kw: f(x, **kw), lambda t, x: t.cumprod(x, 1)),
+    "std": (lambda f, x, **kw: f(x, ddof=1, **kw), lambda t, x: t.std(x, 1, keepdim=True)),
+    "nansum": (lambda f, x, **kw: f(x, **kw), lambda t, x: t.nansum(x, 1, keepdim=True)),
+    "sort": (lambda f, x, **kw: f(x, **kw), lambda t, x: t.sort(x, 1).values),
+    "diff": (lambda f, x, **kw: f(x, **kw), lambda t, x: t.diff(x, dim=1)),
+    "flip": (lambda f, x, **kw: f(x, **kw), lambda t, x: t.flip(x, (1,))),
+    "repeat": (lambda f, x, **kw: f(x, 2, **kw), lambda t, x: t.repeat_interleave(x, 2, 1)),
+    "take_along_axis": (lambda f, x, **kw: f(x, np.array([[2, 0]]), **kw),
+                        lambda t, x: t.take_along_dim(x, t.tensor([[2, 0]]), 1)),
+    "split": (lambda f, x, **kw: f(x, [1], **kw)[1], lambda t, x: x[:, 1:]),
+}
+
+
+@pytest.mark.parametrize("name", DIM_CALLS)
+def test_dim_and_keepdim_are_pytorchs_names_for_axis_and_keepdims(name, backend, rng):
+    call, torch_call = DIM_CALLS[name]
+    a = rng.standard_normal((2, 3))
+    f = getattr(ad, name)
+    keep = {"keepdims": True} if name in ("prod", "std", "nansum") else {}
+    want = call(f, ad.tensor(a), axis=1, **keep).numpy()
+    got = call(f, ad.tensor(a), dim=1, **({"keepdim": True} if keep else {}))
+    np.testing.assert_array_equal(got.numpy(), want)
+    with pytest.raises(TypeError, match=rf"^{name}: got both axis= and dim="):
+        call(f, ad.tensor(a), axis=1, dim=1)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(want, torch_call(torch, torch.tensor(a)).numpy(), rtol=1e-12)
 
 
 # What this part registers in numpy_dispatch.py: each has rows above.

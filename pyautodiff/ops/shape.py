@@ -467,6 +467,8 @@ def diff(x, n=1, axis=-1, prepend=None, append=None):
     n = operator.index(n)
     if n < 0:
         raise ValueError(f"diff: order n must be non-negative, got {n}")
+    if n == 0:  # (x itself, as numpy, without prepend and append)
+        return copy(x)
     shape = np.shape(x)
     if not shape:
         raise ValueError("diff: needs a tensor of at least one dimension, got shape ()")
@@ -476,8 +478,6 @@ def diff(x, n=1, axis=-1, prepend=None, append=None):
         parts = [broadcast_to(p, edge) if p is not None and np.ndim(p) == 0 else p
                  for p in (prepend, append)]
         x = concatenate([p for p in (parts[0], x, parts[1]) if p is not None], axis=ax)
-    elif n == 0:
-        return copy(x)
     for _ in range(n):
         x = getitem(x, _along(ax, slice(1, None))) - getitem(x, _along(ax, slice(None, -1)))
     return x
