@@ -392,3 +392,120 @@ _UFUNCS.update({
     np.fmax: elementwise.fmax, np.fmin: elementwise.fmin,
     np.remainder: elementwise.remainder,
 })
+# ----- arrays: reductions, shape and indexing functions ---------------------------------------
+# Each signature is numpy's (2.x), so positional arguments bind as there.
+
+@implements(np.prod)
+def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO, where=True):
+    return reduce.prod(a, axis=axis, keepdims=keepdims)
+
+
+implements((np.multiply, "reduce"))(_ufunc_reduce(reduce.prod))
+
+
+@implements(np.std)
+def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=_NO,
+         correction=_NO):
+    return composite.std(a, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+@implements(np.nansum)
+def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO, where=True):
+    return composite.nansum(a, axis=axis, keepdims=keepdims)
+
+
+@implements(np.average)
+def _average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    return composite.average(a, axis=axis, weights=weights, returned=returned,
+                             keepdims=keepdims)
+
+
+def _cumulative(op, axis_default):
+    def cumulative(a, axis=axis_default, dtype=None, out=None):
+        return op(a, axis=axis)
+    return cumulative
+
+
+implements(np.cumsum)(_cumulative(reduce.cumsum, None))
+implements(np.cumprod)(_cumulative(reduce.cumprod, None))
+implements((np.add, "accumulate"))(_cumulative(reduce.cumsum, 0))
+implements((np.multiply, "accumulate"))(_cumulative(reduce.cumprod, 0))
+
+
+@implements(np.moveaxis)
+def _moveaxis(a, source, destination):
+    return shapes.moveaxis(a, source, destination)
+
+
+@implements(np.repeat)
+def _repeat(a, repeats, axis=None):
+    return shapes.repeat(a, repeats, axis=axis)
+
+
+@implements(np.tile)
+def _tile(A, reps):
+    return shapes.tile(A, reps)
+
+
+@implements(np.flip)
+def _flip(m, axis=None):
+    return shapes.flip(m, axis=axis)
+
+
+@implements(np.roll)
+def _roll(a, shift, axis=None):
+    return shapes.roll(a, shift, axis=axis)
+
+
+@implements(np.diff)
+def _diff(a, n=1, axis=-1, prepend=_NO, append=_NO):
+    return shapes.diff(a, n, axis, None if prepend is _NO else prepend,
+                       None if append is _NO else append)
+
+
+@implements(np.sort)
+def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    # (kind and stable change no value; the gradient follows numpy's stable order)
+    return shapes.sort(a, axis=axis)
+
+
+@implements(np.take)
+def _take(a, indices, axis=None, out=None, mode="raise"):
+    return shapes.take(a, indices, axis=axis, mode=mode)
+
+
+@implements(np.take_along_axis)
+def _take_along_axis(arr, indices, axis=-1):
+    return shapes.take_along_axis(arr, indices, axis=axis)
+
+
+@implements(np.pad)
+def _pad(array, pad_width, mode="constant", **kwargs):
+    return shapes.pad(array, pad_width, mode, **kwargs)
+
+
+def _joining(fn):
+    def joining(tup, *, dtype=None, casting="same_kind"):
+        return fn(tup)
+    return joining
+
+
+implements(np.vstack)(_joining(shapes.vstack))
+implements(np.hstack)(_joining(shapes.hstack))
+implements(np.dstack)(_joining(shapes.dstack))
+implements(np.column_stack)(_joining(shapes.column_stack))
+
+
+@implements(np.split)
+def _split(ary, indices_or_sections, axis=0):
+    return shapes.split(ary, indices_or_sections, axis=axis)
+
+
+@implements(np.array_split)
+def _array_split(ary, indices_or_sections, axis=0):
+    return shapes.array_split(ary, indices_or_sections, axis=axis)
+
+
+implements(np.atleast_1d)(shapes.atleast_1d)
+implements(np.atleast_2d)(shapes.atleast_2d)
+implements(np.atleast_3d)(shapes.atleast_3d)

@@ -615,5 +615,23 @@ for _name, _doms in [("logaddexp", ("real", "real")), ("logaddexp2", ("real", "r
     case(_name, "3x4-4", getattr(ad, _name), getattr(np, _name), ((3, 4), (4,)), _doms)
 case("remainder", "3x4", ad.remainder, np.remainder, make=_not_a_multiple)
 
+# ----- numpy's products, cumulative sums and products, constant pad ------------------------
+# (their zeros, other shapes and numpy's call forms: tests/test_numpy_arrays.py)
+
+for _axis in (None, 1, (0, 2)):
+    for _kd in (False, True):
+        case("prod", f"2x3x4-axis{_axis_str(_axis)}-keepdims{_kd}",
+             at(ad.prod, axis=_axis, keepdims=_kd), at(np.prod, axis=_axis, keepdims=_kd),
+             ((2, 3, 4),), "nonzero")
+case("prod", "0d", ad.prod, np.prod, ((),), "nonzero")
+for _name, _dom in (("cumsum", "real"), ("cumprod", "nonzero")):
+    for _axis in (None, 0, -1):
+        case(_name, f"2x3x4-axis{_axis_str(_axis)}", at(getattr(ad, _name), axis=_axis),
+             at(getattr(np, _name), axis=_axis), ((2, 3, 4),), _dom)
+case("pad", "constant-2d", lambda x: ad.pad(x, ((1, 2), (0, 1)), constant_values=0.5),
+     lambda x: np.pad(x, ((1, 2), (0, 1)), constant_values=0.5), ((3, 4),))
+case("pad", "constant-1d-int", lambda x: ad.pad(x, 2), lambda x: np.pad(x, 2), ((3,),))
+
+
 CASE_IDS = [c.id for c in OP_CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "duplicate case ids"

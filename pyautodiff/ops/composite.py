@@ -7,8 +7,9 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import torch_names
-from .elementwise import exp
-from .reduce import _count, logsumexp, mean, sum
+from .elementwise import exp, sqrt, where
+from .reduce import _count, axes_in_order, logsumexp, mean, sum
+from .shape import broadcast_to, copy, reshape, transpose
 
 
 @torch_names
@@ -65,3 +66,84 @@ def softmax(x, axis=-1):
     Tensor([[1., 1.]], dtype=float64)
     """
     return exp(log_softmax(x, axis))
+
+
+@torch_names
+def std(x, axis=None, keepdims=False, ddof=0):
+    """Standard deviation over ``axis``: ``sqrt(var(x, axis, keepdims, ddof))``, as numpy's
+    (``ddof=0`` by default, also with PyTorch's ``dim=``).
+
+    Where the elements of a group of two or more are all equal (a kink of std) its
+    gradient is not finite (nan), as PyTorch's; for groups of one element it is 0.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.std(ad.tensor([1.0, 3.0]))
+    Tensor(1., dtype=float64)
+    >>> ad.std(ad.tensor([[1.0, 3.0], [2.0, 2.0]]), axis=1, ddof=1)
+    Tensor([1.41421356, 0.        ], dtype=float64)
+    """
+    v = var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+    if _count(np.shape(x), axis) == 1:
+        # Groups of one element: std is identically 0 and so is its gradient (HIPS
+        # autograd's), where sqrt's would be 0 / 0. (var is that 0, exactly.)
+        return v
+    return sqrt(v)
+
+
+@torch_names
+def nansum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` counting NaNs as zero; they get a zero gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyautodiff as ad
+    >>> x = ad.tensor([1.0, np.nan, 2.0], requires_grad=True)
+    >>> ad.nansum(x).backward()
+    >>> x.grad
+    Tensor([1., 0., 1.], dtype=float64)
+    """
+    xv = x._data if isinstance(x, Tensor) else np.asarray(x)
+    return sum(where(~np.isnan(xv), x, 0.0), axis=axis, keepdims=keepdims)
+
+
+@torch_names
+def average(x, axis=None, weights=None, returned=False, keepdims=False):
+    """The mean over ``axis``, weighted by ``weights`` as numpy's ``average``: of ``x``'s
+    shape, or 1-d along one ``axis`` (of those axes' shape for a tuple). Both ``x`` and
+    ``weights`` may be Tensors that get gradients. With ``returned=True``, also the sum
+    of the weights (broadcast to the result's shape).
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.average(ad.tensor([1.0, 2.0, 4.0]), weights=[1.0, 1.0, 2.0])
+    Tensor(2.75, dtype=float64)
+    >>> ad.average(ad.tensor([[1.0, 2.0], [3.0, 5.0]]), axis=1, weights=[3.0, 1.0])
+    Tensor([1.25, 3.5 ], dtype=float64)
+    """
+    if weights is None:
+        avg = mean(x, axis=axis, keepdims=keepdims)
+        total = np.full(avg.shape, np.size(x) / max(avg.size, 1), dtype=avg.dtype)
+        return (avg, Tensor._make(total)) if returned else avg
+    shape, wshape = np.shape(x), np.shape(weights)
+    if wshape != shape:
+        if axis is None:
+            raise TypeError(f"average: axis must be given when the shapes of x {shape} and "
+                            f"weights {wshape} differ")
+        order = axes_in_order("average", axis, len(shape))
+        if wshape != tuple(shape[a] for a in order):
+            raise ValueError(f"average: weights of shape {wshape} do not fit x of shape "
+                             f"{shape} along axis {axis!r}")
+        weights = reshape(transpose(weights, tuple(np.argsort(order))),
+                          tuple(n if a in order else 1 for a, n in enumerate(shape)))
+    total = sum(weights, axis=axis, keepdims=keepdims)
+    if np.any(total._data == 0):
+        raise ZeroDivisionError("average: the weights sum to zero, so they cannot be "
+                                "normalized")
+    avg = sum(x * weights, axis=axis, keepdims=keepdims) / total
+    if not returned:
+        return avg
+    return avg, total if total.shape == avg.shape else copy(broadcast_to(total, avg.shape))

@@ -1,17 +1,29 @@
 """Reductions over an ``axis`` (None, an int or a tuple), with numpy's ``keepdims``
-(PyTorch's ``dim`` and ``keepdim`` are accepted for them: see ``ops.torch_names``).
+(PyTorch's ``dim`` and ``keepdim`` are accepted for them: see ``ops.torch_names``),
+and the cumulative sums and products along one axis.
 
 Each VJP puts the reduced axes back (``_unreduce``) and broadcasts the
-gradient over them.
+gradient over them. ``prod``, ``cumsum`` and ``cumprod`` have no kernel of their
+own: their forwards are numpy's, on either backend.
 """
+
+import math
 
 import numpy as np
 
+from ..tensor import Tensor
 from . import P, defop
 
 
 def axes(name, axis, ndim):
     """``axis`` as a sorted tuple of non-negative ints, or a ValueError naming ``name``."""
+    return tuple(sorted(axes_in_order(name, axis, ndim)))
+
+
+def axes_in_order(name, axis, ndim):
+    """``axis`` (None, an int or a sequence) as a tuple of non-negative ints in the order
+    given, as numpy's ``normalize_axis_tuple``; an error naming ``name`` if one is out of
+    bounds or repeated."""
     if axis is None:
         return tuple(range(ndim))
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
@@ -24,7 +36,15 @@ def axes(name, axis, ndim):
         result.append(int(a) % ndim)
     if len(set(result)) != len(result):
         raise ValueError(f"{name}: repeated axis in {axis!r}")
-    return tuple(sorted(result))
+    return tuple(result)
+
+
+def one_axis(name, axis, ndim):
+    """``axis``, which must be a single int, as a non-negative int (numpy's cumsum, take,
+    diff... take one axis)."""
+    if axis is None or isinstance(axis, (tuple, list)):
+        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+    return axes_in_order(name, axis, ndim)[0]
 
 
 def _kept_shape(shape, axis):
@@ -160,3 +180,151 @@ def logsumexp(B, x, axis=None, keepdims=False):
     s = B.log(B.sum(B.exp(B.sub(x, m)), ax, keepdims=True))
     out = B.add(s, m)
     return out if keepdims else np.squeeze(out, axis=ax)
+
+
+# ----- products and cumulative sums and products ------------------------------------------
+
+def _value(x):
+    """The array of a VJP's input (a Tensor under ``create_graph``)."""
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _others(x, ax):
+    """For each element of ``x``, the product of the other elements of its group (those
+    ``prod`` over ``ax`` multiplies it with), without dividing by it: right at zeros.
+
+    The group is moved to a last axis of its own; the product of the elements before
+    each one times that of the elements after it are exclusive cumulative products,
+    so the formula is differentiable again wherever ``cumprod`` is.
+    """
+    keep = tuple(a for a in range(x.ndim) if a not in ax)
+    moved = P.transpose(x, keep + ax)
+    lead = moved.shape[:len(keep)]
+    flat = P.reshape(moved, lead + (math.prod(moved.shape[len(keep):]),))
+    one = np.ones(lead + (1,), dtype=x.dtype)
+    before = P.cumprod(P.concatenate(one, flat[..., :-1], axis=-1), axis=-1)
+    after = P.cumprod(P.concatenate(one, flat[..., :0:-1], axis=-1), axis=-1)[..., ::-1]
+    return P.transpose(P.reshape(before * after, moved.shape), tuple(np.argsort(keep + ax)))
+
+
+def _prod_vjp(K, g, out, x, axis=None, keepdims=False):
+    if np.all(_value(x)):
+        # No zeros: the product of the others is out / x (exact as long as x != 0,
+        # so also under create_graph).
+        return K.div(_unreduce(K.mul(g, out), x.shape, axis, keepdims), x)
+    return K.mul(_unreduce(g, x.shape, axis, keepdims), _others(x, axes("prod", axis, x.ndim)))
+
+
+@defop(vjp=_prod_vjp)
+def prod(B, x, axis=None, keepdims=False):
+    """Product of the elements over ``axis`` (None: all of them).
+
+    The gradient is the product of the other elements, also where some are zero
+    (as PyTorch's, not ``out / x``), and is differentiable again there.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> x = ad.tensor([[1.0, 2.0], [0.0, 4.0]], requires_grad=True)
+    >>> ad.prod(x, axis=1)
+    Tensor([2., 0.], dtype=float64, grad_fn=prod)
+    >>> ad.prod(x).backward()
+    >>> x.grad
+    Tensor([[0., 0.],
+            [8., 0.]], dtype=float64)
+    """
+    return np.prod(x, axis=axes("prod", axis, np.ndim(x)), keepdims=keepdims)
+
+
+def _cum_axis(name, axis, ndim):
+    return None if axis is None else one_axis(name, axis, ndim)
+
+
+def _reversed(g, axis):
+    return g[(slice(None),) * axis + (slice(None, None, -1),)]
+
+
+def _revcumsum(g, axis):
+    """``sum(g[k:])`` at each ``k`` along ``axis``: the adjoint of ``cumsum``."""
+    return _reversed(P.cumsum(_reversed(g, axis), axis=axis), axis)
+
+
+def _cumsum_vjp(K, g, out, x, axis=None):
+    if axis is None:  # numpy flattened x
+        return P.reshape(_revcumsum(g, 0), x.shape)
+    return _revcumsum(g, one_axis("cumsum", axis, x.ndim))
+
+
+@defop(vjp=_cumsum_vjp)
+def cumsum(B, x, axis=None):
+    """Cumulative sum along ``axis``; with ``axis=None`` (numpy's default), of the
+    flattened elements.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> x = ad.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> ad.cumsum(x)
+    Tensor([ 1.,  3.,  6., 10.], dtype=float64)
+    >>> ad.cumsum(x, axis=0)
+    Tensor([[1., 2.],
+            [4., 6.]], dtype=float64)
+    """
+    return np.cumsum(x, axis=_cum_axis("cumsum", axis, np.ndim(x)))
+
+
+def _cumprod_grad(K, g, out, x, axis):
+    """The gradient of ``cumprod`` along ``axis``: at ``k``, the sum over ``i >= k`` of
+    ``g[i]`` times the product of ``x[:i + 1]`` but ``x[k]``."""
+    xv = _value(x)
+    if np.all(xv):
+        return K.div(_revcumsum(K.mul(g, out), axis), x)
+    pre = (slice(None),) * axis
+    if K is P:
+        # Recorded (create_graph): the sum written out for each k, a polynomial in x that
+        # is right to every order, at O(n^2) (PyTorch does the same).
+        terms = []
+        for k in range(x.shape[axis]):
+            rest = P.cumprod(x[pre + (slice(k + 1, None),)], axis=axis)
+            h = g[pre + (slice(k, k + 1),)] + P.sum(g[pre + (slice(k + 1, None),)] * rest,
+                                                     axis=axis, keepdims=True)
+            terms.append(h * out[pre + (slice(k - 1, k),)] if k else h)
+        return P.concatenate(*terms, axis=axis)
+    # First derivative only, in O(n): before the first zero of a row, out / x is the
+    # product of the others; at the first zero, the product skips that element (x
+    # with a 1 there); after it, every product includes that zero.
+    g = np.asarray(g)
+    seen = np.cumsum(xv == 0, axis=axis)
+    before = seen == 0
+    first = (seen == 1) & (xv == 0)
+    at_first = _revcumsum(g * np.cumprod(np.where(first, 1, xv), axis=axis), axis)
+    earlier = _revcumsum(g * out, axis) / np.where(before, xv, 1)
+    return np.where(before, earlier, np.where(first, at_first, 0))
+
+
+def _cumprod_vjp(K, g, out, x, axis=None):
+    if axis is None:  # numpy flattened x
+        return P.reshape(_cumprod_grad(K, g, out, P.reshape(x, -1), 0), x.shape)
+    return _cumprod_grad(K, g, out, x, one_axis("cumprod", axis, x.ndim))
+
+
+@defop(vjp=_cumprod_vjp)
+def cumprod(B, x, axis=None):
+    """Cumulative product along ``axis``; with ``axis=None`` (numpy's default), of the
+    flattened elements.
+
+    The gradient is right where ``x`` has zeros (as PyTorch's); under ``create_graph``
+    with zeros in ``x`` it costs O(n^2) for a length n along ``axis``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> x = ad.tensor([2.0, 0.0, 3.0], requires_grad=True)
+    >>> y = ad.cumprod(x)
+    >>> y
+    Tensor([2., 0., 0.], dtype=float64, grad_fn=cumprod)
+    >>> y.sum().backward()
+    >>> x.grad
+    Tensor([1., 8., 0.], dtype=float64)
+    """
+    return np.cumprod(x, axis=_cum_axis("cumprod", axis, np.ndim(x)))
