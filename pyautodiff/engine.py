@@ -282,7 +282,11 @@ def apply(op, args, kw):
     if type(out) is not _ndarray:
         out = np.asarray(out)
     elif type(out.base) is _ndarray:
-        if not out.flags.writeable:
+        if any(type(a) is _ndarray for a in args[:nin]):
+            # A view of the caller's own array (ad.reshape(a, ...)): a Tensor's in-place
+            # update must not write into it, so the result gets memory of its own.
+            out = out.copy()
+        elif not out.flags.writeable:
             memory.adopt(out)  # a view of a locked array: writable again when it is
         if not (needs and _mode.enabled):
             for a in args[:nin]:

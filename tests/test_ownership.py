@@ -111,6 +111,28 @@ def test_results_of_view_ops_share_memory_as_pytorchs_views(backend, size):
         assert v._version == 1
 
 
+
+VIEWS_OF_ARRAYS = {
+    "reshape": lambda a: ad.reshape(a, (1, -1)), "transpose": ad.transpose,
+    "getitem": lambda a: ad.getitem(a, slice(1, None)), "flatten": ad.flatten,
+    "ravel": ad.ravel, "flip": ad.flip, "broadcast_to": lambda a: ad.broadcast_to(a, (2,) + a.shape),
+    "expand_dims": lambda a: ad.expand_dims(a, 0), "np.reshape": lambda a: np.reshape(
+        ad.Tensor(a), (1, -1)),
+}
+
+
+@pytest.mark.parametrize("name", VIEWS_OF_ARRAYS)
+def test_view_ops_on_a_users_array_never_write_into_it(backend, size, name):
+    # Unlike a Tensor's views, a view op on a plain ndarray gives a Tensor that owns its
+    # memory: an in-place update of that Tensor must leave the caller's array alone.
+    a = _values(size)
+    t = VIEWS_OF_ARRAYS[name](a)
+    with ad.no_grad():
+        t += 1.0
+        t[...] = 5.0
+    np.testing.assert_array_equal(a, _values(size))
+    assert (t.numpy() == 5.0).all()
+
 # ----- the C backend's aliasing cases (bugs of the old deferred forward pass) ------------
 
 @pytest.mark.parametrize("requires_grad", [False, True], ids=["constant", "requires_grad"])
