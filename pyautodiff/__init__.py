@@ -37,7 +37,27 @@ from .ops.elementwise import (
     tanh,
     where,
 )
-from .ops.linalg import dot, matmul, norm
+from .ops.linalg import (
+    cholesky,
+    cross,
+    det,
+    diag,
+    dot,
+    einsum,
+    inner,
+    inv,
+    kron,
+    matmul,
+    norm,
+    outer,
+    slogdet,
+    solve,
+    tensordot,
+    trace,
+    tril,
+    triu,
+    vdot,
+)
 from .ops.reduce import logsumexp, max, mean, min, sum
 from .ops.shape import (
     astype,
@@ -61,8 +81,8 @@ float64 = _np.float64
 
 __version__ = "0.1.0"
 
-# Last: the training modules build on everything above.
-from . import nn, optim
+# Last: the training modules and numpy's namespaces build on everything above.
+from . import linalg, nn, optim
 
 __all__ = [
     "GradcheckError",
@@ -72,12 +92,17 @@ __all__ = [
     "astype",
     "broadcast_to",
     "c_available",
+    "cholesky",
     "clip",
     "concatenate",
     "copy",
     "cos",
+    "cross",
+    "det",
+    "diag",
     "div",
     "dot",
+    "einsum",
     "enable_grad",
     "exp",
     "expand_dims",
@@ -91,8 +116,12 @@ __all__ = [
     "grad",
     "gradcheck",
     "hessian",
+    "inner",
+    "inv",
     "is_grad_enabled",
     "jacobian",
+    "kron",
+    "linalg",
     "log",
     "log1p",
     "log_softmax",
@@ -112,6 +141,7 @@ __all__ = [
     "ones",
     "ones_like",
     "optim",
+    "outer",
     "pow",
     "rand",
     "randn",
@@ -120,8 +150,10 @@ __all__ = [
     "set_backend",
     "sigmoid",
     "sin",
+    "slogdet",
     "softmax",
     "softplus",
+    "solve",
     "sqrt",
     "square",
     "squeeze",
@@ -131,11 +163,16 @@ __all__ = [
     "swapaxes",
     "tanh",
     "tensor",
+    "tensordot",
     "to_dot",
+    "trace",
     "transpose",
+    "tril",
+    "triu",
     "use_backend",
     "value_and_grad",
     "var",
+    "vdot",
     "where",
     "zeros",
     "zeros_like",
