@@ -19,10 +19,9 @@ Tensor(1., dtype=float64, grad_fn=sum)
 
 import numpy as np
 
-from .ops import reduce
 from .ops import linalg as _linalg
+from .ops import reduce
 from .ops.linalg import (
-    SlogdetResult,
     cholesky,
     det,
     inv,
@@ -37,7 +36,7 @@ from .ops.shape import transpose
 LinAlgError = np.linalg.LinAlgError
 
 __all__ = [
-    "LinAlgError", "SlogdetResult", "cholesky", "cross", "det", "diagonal", "inv", "matmul",
+    "LinAlgError", "cholesky", "cross", "det", "diagonal", "inv", "matmul",
     "matrix_norm", "matrix_transpose", "norm", "outer", "slogdet", "solve", "tensordot",
     "trace", "vecdot", "vector_norm",
 ]

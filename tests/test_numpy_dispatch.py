@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from cases import above_minus_one, grid, halfgrid, nonzero, positive, real
 from gradcheck_helper import check_gradients, weights_for
+from test_numpy_linalg import NUMPY_FUNCTIONS as LINALG_FUNCTIONS
 
 import pyautodiff as ad
 
@@ -428,9 +429,6 @@ def test_keywords_not_at_their_default_raise_naming_function_and_argument(call, 
     (lambda t: np.sort(t), "numpy.sort"),
     (lambda t: np.std(t), "numpy.std"),
     (lambda t: np.round(t), "numpy.round"),
-    (lambda t: np.outer(t, t), "numpy.outer"),
-    (lambda t: np.einsum("i,i", t, t), "numpy.einsum"),
-    (lambda t: np.tensordot(t, t, 1), "numpy.tensordot"),
     (lambda t: np.vstack([np.ones(3), t]), "numpy.vstack"),
     (lambda t: np.arctan2(t, t), "numpy.arctan2"),
     (lambda t: np.arctan2(np.ones(3), t), "numpy.arctan2"),
@@ -447,8 +445,8 @@ def test_unimplemented_function_raises_naming_it(call, name, backend):
 
 
 def test_unimplemented_linalg_function_names_its_module(backend):
-    with pytest.raises(TypeError, match=r"^numpy\.linalg\.inv is not implemented"):
-        np.linalg.inv(ad.tensor(np.eye(2), requires_grad=True))
+    with pytest.raises(TypeError, match=r"^numpy\.linalg\.eigh is not implemented"):
+        np.linalg.eigh(ad.tensor(np.eye(2), requires_grad=True))
 
 
 @pytest.mark.parametrize("call", [
@@ -517,15 +515,7 @@ def test_asarray_and_array_still_return_the_value(backend):
 
 
 # ----- dot and norm: what they refuse, and norm's gradient at 0 -----------------------------
-
-@pytest.mark.parametrize("sx, sy", [((2, 3, 4), (2, 4, 5)), ((3, 4), (2, 4, 5)),
-                                    ((2, 3, 4), (4, 4, 5))])
-def test_dot_of_nd_operands_that_differ_from_matmul_raises(sx, sy, backend):
-    x, y = ad.ones(sx, requires_grad=True), ad.ones(sy)
-    for f in (np.dot, ad.dot):
-        with pytest.raises(TypeError, match=r"^dot: .*matmul"):
-            f(x, y)
-
+# (N-d dot and the other orders of norm: tests/test_numpy_linalg.py)
 
 def test_dot_shape_mismatch_names_dot(backend):
     with pytest.raises(ValueError, match=r"^dot: shapes \(3,\) and \(4,\) are not aligned"):
@@ -533,12 +523,10 @@ def test_dot_shape_mismatch_names_dot(backend):
 
 
 @pytest.mark.parametrize("shape, kw, error", [
-    ((3,), {"ord": 1}, TypeError),
-    ((3,), {"ord": np.inf}, TypeError),
-    ((3,), {"ord": 0}, TypeError),
+    ((3,), {"ord": "fro"}, ValueError),
     ((2, 3), {"ord": 2}, TypeError),
     ((2, 3), {"ord": "nuc"}, TypeError),
-    ((2, 3), {"ord": 1, "axis": 1}, TypeError),
+    ((2, 3), {"ord": 3}, ValueError),
     ((2, 3, 4), {"ord": 2}, ValueError),
     ((2, 3), {"axis": 2}, ValueError),
 ])
@@ -620,4 +608,5 @@ def test_numpy_functions_are_all_tested_here():
     tested |= {f"numpy.{f.__name__}" for f in COMPARISONS + LOGICAL}
     tested |= {"numpy.logical_not", "numpy.isfinite", "numpy.isnan", "numpy.isinf"}
     tested |= {f"numpy.{name}" for name, _ in VALUE_CALLS}
+    tested |= {f"numpy.{name}" for name in LINALG_FUNCTIONS}
     assert tested == set(ad.numpy_functions())

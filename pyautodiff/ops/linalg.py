@@ -47,7 +47,7 @@ def _row(a):
 def _norm_axes(name, axis, ndim):
     """``axis`` (an int or a sequence of them) as non-negative ints in the order given."""
     items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    result = tuple(axes(name, a, ndim)[0] for a in items)
+    result = tuple(axes(name, (a,), ndim)[0] for a in items)
     if len(set(result)) != len(result):
         raise ValueError(f"{name}: repeated axis in {axis!r}")
     return result
@@ -193,7 +193,7 @@ def _tensordot_axes(axes_, sa, sb):
     """numpy's ``axes`` argument of ``tensordot`` as two tuples of non-negative ints."""
     if isinstance(axes_, (int, np.integer)) and not isinstance(axes_, bool):
         # As numpy reads it (so a negative count sums over nothing).
-        pair = (tuple(range(-axes_, 0)), tuple(range(0, axes_)))
+        pair = (tuple(range(-axes_, 0)), tuple(range(axes_)))
         if axes_ > min(len(sa), len(sb)):
             raise ValueError(f"tensordot: axes={axes_} exceeds the dimensions of shapes "
                              f"{sa} and {sb}")
@@ -287,14 +287,14 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     sa, sb = np.shape(a), np.shape(b)
     if not sa or not sb:
         raise ValueError(f"cross: shapes {sa} and {sb}: vectors need at least one dimension")
-    a = _moved_last(a, _norm_axes("cross", axisa, len(sa)))
-    b = _moved_last(b, _norm_axes("cross", axisb, len(sb)))
-    na, nb = a.shape[-1], b.shape[-1]
+    axa, axb = _norm_axes("cross", axisa, len(sa)), _norm_axes("cross", axisb, len(sb))
+    na, nb = sa[axa[0]], sb[axb[0]]
     if na not in (2, 3) or nb not in (2, 3):
         raise ValueError(f"cross: vectors of {na} and {nb} components (shapes {sa} and {sb}); "
                          "expected 2 or 3")
     try:
-        batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+        batch = np.broadcast_shapes(*(tuple(n for i, n in enumerate(s) if i != ax[0])
+                                      for s, ax in ((sa, axa), (sb, axb))))
     except ValueError:
         raise ValueError(f"cross: shapes {sa} and {sb} do not broadcast (with the vectors on "
                          f"axes {axisa} and {axisb})") from None
@@ -302,6 +302,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         warnings.warn("Arrays of 2-dimensional vectors are deprecated. Use arrays of "
                       "3-dimensional vectors instead. (deprecated in NumPy 2.0)",
                       DeprecationWarning, stacklevel=2)
+    a, b = _moved_last(a, axa), _moved_last(b, axb)
     x = [getitem(a, (Ellipsis, i)) for i in range(na)] + [None] * (3 - na)
     y = [getitem(b, (Ellipsis, i)) for i in range(nb)] + [None] * (3 - nb)
     z = _difference(_product(x[0], y[1]), _product(x[1], y[0]))
@@ -349,7 +350,7 @@ def _term(subscripts, term):
     head, dots, tail = term.partition("...")
     bad = set(head + tail) - set(_LETTERS)
     if bad:
-        raise ValueError(f"einsum: invalid subscript {sorted(bad)[0]!r} in {subscripts!r}; "
+        raise ValueError(f"einsum: invalid subscript {min(bad)!r} in {subscripts!r}; "
                          "subscripts are letters, and '...' at most once per operand")
     return head, bool(dots), tail
 
@@ -664,15 +665,15 @@ def _diagonal_index(n, m, k):
     # The places (rows, columns) of diagonal k of an n x m matrix.
     size = max(0, min(n, m - k) if k >= 0 else min(n + k, m))
     i = np.arange(size)
-    return i + (-k if k < 0 else 0), i + (k if k > 0 else 0)
+    return i + max(0, -k), i + max(0, k)
 
 
-def diagonal(a, offset=0, axis1=0, axis2=1):
+def diagonal(a, offset=0, axis1=0, axis2=1, name="diagonal"):
     # numpy's diagonal: the axes axis1 and axis2 are removed and the diagonal put last.
     shape = np.shape(a)
     if len(shape) < 2:
-        raise ValueError(f"diagonal: expected at least 2 dimensions, got shape {shape}")
-    ax = _norm_axes("diagonal", (axis1, axis2), len(shape))
+        raise ValueError(f"{name}: expected at least 2 dimensions, got shape {shape}")
+    ax = _norm_axes(name, (axis1, axis2), len(shape))
     index = _diagonal_index(shape[ax[0]], shape[ax[1]], offset)
     return getitem(_moved_last(a, ax), (Ellipsis,) + index)
 
@@ -692,10 +693,10 @@ def diag(v, k=0):
     """
     shape = np.shape(v)
     if len(shape) == 2:
-        return diagonal(v, k)
+        return diagonal(v, k, name="diag")
     if len(shape) != 1:
         raise ValueError(f"diag: expected a 1-d or 2-d input, got shape {shape}")
-    n = shape[0] + (k if k > 0 else -k)
+    n = shape[0] + abs(k)
     return apply(scatter, (v, (n, n), _diagonal_index(n, n, k)), None)
 
 
@@ -709,7 +710,7 @@ def trace(a, offset=0, axis1=0, axis2=1):
     >>> ad.trace(ad.tensor([[1.0, 2.0], [3.0, 4.0]]))
     Tensor(5., dtype=float64)
     """
-    return reduce.sum(diagonal(a, offset, axis1, axis2), axis=-1)
+    return reduce.sum(diagonal(a, offset, axis1, axis2, "trace"), axis=-1)
 
 
 # ----- norms ------------------------------------------------------------------------------------
@@ -731,8 +732,8 @@ def _vector_norm(x, ord, ax, keepdims):
     """The ``ord``-norm of the vectors along the axes ``ax`` (a tuple)."""
     if ord is None or ord == 2 and not isinstance(ord, str):
         return apply(_norm, (x, ax, bool(keepdims)), None)
-    if isinstance(ord, str):
-        raise ValueError(f"norm: invalid order {ord!r} for vectors")
+    if isinstance(ord, str):  # a wrong value of ord: ValueError, as numpy's
+        raise ValueError(f"norm: invalid order {ord!r} for vectors")  # noqa: TRY004
     if ord == 0:  # the number of nonzero elements: piecewise constant, no gradient
         v = x._data if isinstance(x, Tensor) else as_array(x, "norm")
         return Tensor._make(np.asarray(np.sum(v != 0, axis=ax, keepdims=keepdims), v.dtype))
@@ -751,12 +752,11 @@ def _matrix_norm(x, ord, ax, keepdims):
     """The ``ord``-norm of the matrices on the axes ``ax = (rows, columns)``."""
     if ord is None or isinstance(ord, str) and ord in ("fro", "f"):
         return apply(_norm, (x, tuple(sorted(ax)), bool(keepdims)), None)
-    if isinstance(ord, str) and ord != "nuc" or not isinstance(ord, str) and ord not in (
-            1, -1, 2, -2, np.inf, -np.inf):
-        raise ValueError(f"norm: invalid order {ord!r} for matrices")
     if ord in (2, -2, "nuc"):
         raise TypeError(f"norm: ord={ord!r} for matrices (from singular values) is not "
                         "implemented; supported: None, 'fro', 1, -1, inf, -inf")
+    if ord not in (1, -1, np.inf, -np.inf):
+        raise ValueError(f"norm: invalid order {ord!r} for matrices")
     # 1: the largest column sum of |x|; inf: the largest row sum (negative: the smallest).
     summed, over = (ax[0], ax[1]) if ord in (1, -1) else (ax[1], ax[0])
     sums = reduce.sum(elementwise.abs(x), axis=summed, keepdims=True)
