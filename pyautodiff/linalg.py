@@ -83,7 +83,7 @@ def diagonal(x, /, *, offset=0):
     >>> ad.linalg.diagonal(ad.tensor([[[1.0, 2.0], [3.0, 4.0]]]))
     Tensor([[1., 4.]], dtype=float64)
     """
-    return _linalg.diagonal(x, offset, -2, -1)
+    return _linalg._diagonal(x, offset, -2, -1)
 
 
 def trace(x, /, *, offset=0):

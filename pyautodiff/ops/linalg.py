@@ -668,7 +668,7 @@ def _diagonal_index(n, m, k):
     return i + max(0, -k), i + max(0, k)
 
 
-def diagonal(a, offset=0, axis1=0, axis2=1, name="diagonal"):
+def _diagonal(a, offset=0, axis1=0, axis2=1, name="diagonal"):
     # numpy's diagonal: the axes axis1 and axis2 are removed and the diagonal put last.
     shape = np.shape(a)
     if len(shape) < 2:
@@ -693,7 +693,7 @@ def diag(v, k=0):
     """
     shape = np.shape(v)
     if len(shape) == 2:
-        return diagonal(v, k, name="diag")
+        return _diagonal(v, k, name="diag")
     if len(shape) != 1:
         raise ValueError(f"diag: expected a 1-d or 2-d input, got shape {shape}")
     n = shape[0] + abs(k)
@@ -710,7 +710,7 @@ def trace(a, offset=0, axis1=0, axis2=1):
     >>> ad.trace(ad.tensor([[1.0, 2.0], [3.0, 4.0]]))
     Tensor(5., dtype=float64)
     """
-    return reduce.sum(diagonal(a, offset, axis1, axis2, "trace"), axis=-1)
+    return reduce.sum(_diagonal(a, offset, axis1, axis2, "trace"), axis=-1)
 
 
 # ----- norms ------------------------------------------------------------------------------------
