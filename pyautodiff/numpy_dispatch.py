@@ -24,6 +24,7 @@ import inspect
 
 import numpy as np
 
+from . import linalg as _ad_linalg
 from .ops import compare, composite, elementwise, linalg, reduce
 from .ops import shape as shapes
 from .tensor import Tensor
@@ -509,3 +510,44 @@ def _array_split(ary, indices_or_sections, axis=0):
 implements(np.atleast_1d)(shapes.atleast_1d)
 implements(np.atleast_2d)(shapes.atleast_2d)
 implements(np.atleast_3d)(shapes.atleast_3d)
+# ----- linalg: products and linear algebra ---------------------------------------------------
+# The pyautodiff functions take numpy's parameters under numpy's names: most are the handlers
+# themselves; those below them add numpy's knobs, accepted at their defaults.
+
+for _func, _fn in (
+    (np.inner, linalg.inner), (np.tensordot, linalg.tensordot), (np.kron, linalg.kron),
+    (np.vdot, linalg.vdot), (np.cross, linalg.cross), (np.tril, linalg.tril),
+    (np.triu, linalg.triu), (np.diag, linalg.diag),
+    (np.linalg.inv, linalg.inv), (np.linalg.det, linalg.det),
+    (np.linalg.slogdet, linalg.slogdet), (np.linalg.solve, linalg.solve),
+    (np.linalg.cholesky, linalg.cholesky), (np.linalg.matmul, linalg.matmul),
+    (np.linalg.tensordot, linalg.tensordot), (np.linalg.outer, _ad_linalg.outer),
+    (np.linalg.cross, _ad_linalg.cross), (np.linalg.diagonal, _ad_linalg.diagonal),
+    (np.linalg.vector_norm, _ad_linalg.vector_norm),
+    (np.linalg.matrix_norm, _ad_linalg.matrix_norm), (np.linalg.vecdot, _ad_linalg.vecdot),
+    (np.linalg.matrix_transpose, _ad_linalg.matrix_transpose),
+):
+    implements(_func)(_fn)
+del _func, _fn
+
+_FUNCTIONS[np.einsum_path] = _values  # a contraction order, no values
+
+
+@implements(np.outer)
+def _outer(a, b, out=None):
+    return linalg.outer(a, b)
+
+
+@implements(np.einsum)
+def _einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="safe"):
+    return linalg.einsum(*operands, optimize=optimize)
+
+
+@implements(np.trace)
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    return linalg.trace(a, offset, axis1, axis2)
+
+
+@implements(np.linalg.trace)
+def _linalg_trace(x, /, *, offset=0, dtype=None):
+    return _ad_linalg.trace(x, offset=offset)

@@ -566,6 +566,38 @@ for _desc, _shape, _kw in [
     case("norm", _desc, at(ad.norm, **_kw), at(np.linalg.norm, **_kw), (_shape,), "nonzero")
 
 
+# ----- linear algebra primitives (the numpy call forms: tests/test_numpy_linalg.py) ---------
+
+def _invertible(*shapes):
+    """Inputs for matrix functions: the first (..., M, M) well conditioned, 2 I plus
+    small noise (positive definite once symmetrized); the rest standard normal."""
+    def make(rng):
+        a = 2.0 * np.eye(shapes[0][-1]) + 0.3 * rng.standard_normal(shapes[0])
+        return [a] + [rng.standard_normal(s) for s in shapes[1:]]
+    return make
+
+
+def _symmetric(a):
+    return (a + np.swapaxes(a, -1, -2)) / 2
+
+
+case("einsum", "matrix-product", lambda a, b: ad.einsum("ij,jk->ik", a, b),
+     lambda a, b: np.einsum("ij,jk->ik", a, b), ((3, 4), (4, 2)))
+case("einsum", "diagonal-ellipsis-implicit", lambda a, b: ad.einsum("...ii,...i", a, b),
+     lambda a, b: np.einsum("...ii,...i", a, b), ((2, 3, 3), (1, 3)))
+case("inv", "stack", ad.inv, np.linalg.inv, make=_invertible((2, 3, 3)))
+case("det", "stack", ad.det, np.linalg.det, make=_invertible((2, 3, 3)))
+case("slogdet", "logabsdet-stack", lambda a: ad.slogdet(a)[1],
+     lambda a: np.linalg.slogdet(a)[1], make=_invertible((2, 3, 3)))
+case("solve", "vector", ad.solve, np.linalg.solve, make=_invertible((3, 3), (3,)))
+case("solve", "stacks-broadcast", ad.solve, np.linalg.solve,
+     make=_invertible((2, 1, 3, 3), (4, 3, 2)))
+case("cholesky", "symmetrized", lambda a: ad.cholesky(_symmetric(a)),
+     lambda a: np.linalg.cholesky(_symmetric(a)), make=_invertible((2, 3, 3)))
+case("tril", "k-1", lambda m: ad.tril(m, -1), lambda m: np.tril(m, -1), ((3, 4),))
+case("triu", "stack", ad.triu, np.triu, ((2, 3, 3),))
+
+
 # ----- the fused backward kernels (internal ops), called directly -------------------------
 
 _tanh_grad = REGISTRY["tanh_grad"]

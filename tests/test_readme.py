@@ -21,12 +21,12 @@ def _section(title):
 
 
 def _code_blocks(title):
-    return re.findall(r"```python\n(.*?)```", _section(title), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", _section(title), flags=re.DOTALL)
 
 
 def _listed():
     block = re.search(r"<!-- numpy-functions -->\n(.*?)<!-- /numpy-functions -->",
-                      _section("Differentiating numpy code"), flags=re.S).group(1)
+                      _section("Differentiating numpy code"), flags=re.DOTALL).group(1)
     return re.findall(r"`([\w.]+)`", block)
 
 
@@ -42,9 +42,17 @@ def blocks(backend):
     return _code_blocks("Differentiating numpy code")
 
 
-def test_textbook_functions_differentiate_unmodified(blocks):
-    ns = {}
-    exec(blocks[0], ns)
+def _run(block, tmp_path):
+    """Run a README block as the file model.py (so messages can quote its lines); a block
+    that follows another one gets the imports the first block made."""
+    if "import pyautodiff" not in block:
+        block = "import numpy as np\nimport pyautodiff as ad\n" + block
+    (tmp_path / "model.py").write_text(block)
+    return runpy.run_path(str(tmp_path / "model.py"))
+
+
+def test_textbook_functions_differentiate_unmodified(blocks, tmp_path):
+    ns = _run(blocks[0], tmp_path)
     x = ns["x"]
     # At mu = 0, log sigma = 0 (sigma = 1): the closed forms the README's comment gives.
     np.testing.assert_allclose(ns["g_mu"].numpy(), np.sum(x), rtol=1e-12)
@@ -63,9 +71,8 @@ def test_textbook_functions_differentiate_unmodified(blocks):
     np.testing.assert_allclose(ns["hvp"].numpy(), hess @ np.ones(3), rtol=1e-12)
 
 
-def test_the_user_op_example(blocks):
-    ns = {"np": np, "ad": ad}  # (imported by the first block)
-    exec(blocks[1], ns)
+def test_the_user_op_example(blocks, tmp_path):
+    ns = _run(blocks[1], tmp_path)
     x = ns["x"]
     p = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
     np.testing.assert_allclose(ad.grad(ns["logsumexp"])(x).numpy(), p, rtol=1e-12)
@@ -74,10 +81,7 @@ def test_the_user_op_example(blocks):
 
 
 def test_the_gradcheck_example_names_the_broken_op(blocks, tmp_path):
-    # Run from a file, as the README's model.py, so the message can quote the line.
-    code = blocks[2].partition("ad.gradcheck(")[0]
-    (tmp_path / "model.py").write_text(code)
-    ns = runpy.run_path(str(tmp_path / "model.py"))
+    ns = _run(blocks[2].partition("ad.gradcheck(")[0], tmp_path)
     with pytest.raises(ad.GradcheckError, match=r"'cube', created at \S*model.py:11 "
                                                 r"`v = cube\(u\)`"):
         ad.gradcheck(ns["model"], (np.array([0.5, 0.8]),))
