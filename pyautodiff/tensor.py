@@ -541,11 +541,11 @@ square = elementwise.square.op
 for _module, _names in (
     (elementwise, ("exp", "log", "log1p", "expm1", "sqrt", "square", "sin", "cos", "tanh",
                    "sigmoid", "relu", "softplus", "abs", "clip", "maximum", "minimum")),
-    (reduce, ("sum", "mean", "max", "min", "logsumexp")),
-    (composite, ("var", "softmax", "log_softmax")),
+    (reduce, ("sum", "mean", "max", "min", "logsumexp", "prod", "cumsum", "cumprod")),
+    (composite, ("var", "std", "softmax", "log_softmax")),
     (shape, ("reshape", "transpose", "swapaxes", "squeeze", "expand_dims", "broadcast_to",
-             "flatten", "astype", "copy")),
-    (linalg, ("matmul",)),
+             "flatten", "ravel", "repeat", "take", "astype", "copy")),
+    (linalg, ("matmul", "dot", "trace")),
 ):
     for _name in _names:
         setattr(Tensor, _name, getattr(_module, _name))

@@ -407,3 +407,16 @@ def test_byte_swapped_input_becomes_a_native_float(order, dtype):
     assert t.dtype == dtype and t.dtype.isnative
     ad.exp(t).sum().backward()
     np.testing.assert_allclose(t.grad.numpy(), np.exp(a.astype(dtype)), rtol=1e-6)
+
+
+NDARRAY_METHODS = [("prod", (1,)), ("cumsum", (0,)), ("cumprod", (1,)), ("std", ()),
+                   ("ravel", ()), ("repeat", (2,)), ("take", ([0, 4, 4],)), ("trace", ()),
+                   ("dot", (np.linspace(-1.0, 1.0, 6).reshape(3, 2),))]
+
+
+@pytest.mark.parametrize("name, args", NDARRAY_METHODS, ids=[m for m, _ in NDARRAY_METHODS])
+def test_methods_named_as_ndarrays_give_numpys_values_and_record(backend, name, args):
+    a = np.array([[0.5, -1.5, 2.0], [1.25, 0.75, -0.5]])
+    np.testing.assert_allclose(getattr(ad.tensor(a), name)(*args).numpy(),
+                               getattr(a, name)(*args), rtol=1e-14)
+    assert ad.gradcheck(lambda t: getattr(t, name)(*args), (a,))
