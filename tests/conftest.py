@@ -138,3 +138,17 @@ def in_threads(work, count):
         t.join()
     if errors:
         raise errors[0]
+
+
+@pytest.fixture
+def restore_registry():
+    """Take the primitives (``ad.primitive``) a test registers out of the op registry and
+    ``P`` again, so the registry's own tests see only the library's ops."""
+    from pyautodiff.ops import REGISTRY, P
+
+    before, names = dict(REGISTRY), dict(vars(P))
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(before)
+    vars(P).clear()
+    vars(P).update(names)

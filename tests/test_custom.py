@@ -22,18 +22,7 @@ from gradcheck_helper import check_gradients
 import pyautodiff as ad
 from pyautodiff.ops import REGISTRY, P
 
-pytestmark = pytest.mark.usefixtures("backend")
-
-
-@pytest.fixture(autouse=True)
-def _registry():
-    """Take the primitives a test registers out of the registry (and ``P``) again."""
-    before, names = dict(REGISTRY), dict(vars(P))
-    yield
-    REGISTRY.clear()
-    REGISTRY.update(before)
-    vars(P).clear()
-    vars(P).update(names)
+pytestmark = pytest.mark.usefixtures("backend", "restore_registry")
 
 
 # ----- primitives as a user writes them -------------------------------------------------

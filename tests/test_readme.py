@@ -38,7 +38,7 @@ def test_the_list_of_numpy_functions_is_the_registrys():
 
 
 @pytest.fixture
-def blocks(backend):
+def blocks(backend, restore_registry):
     return _code_blocks("Differentiating numpy code")
 
 
