@@ -19,7 +19,7 @@ from conftest import in_threads
 
 import pyautodiff as ad
 from pyautodiff.gradcheck import FAST_ABOVE, GradcheckError
-from pyautodiff.ops import REGISTRY, Op, P
+from pyautodiff.ops import REGISTRY, Op
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -201,18 +201,6 @@ def line_of(fn, text):
     return fn.__code__.co_filename, first + k
 
 
-@pytest.fixture
-def registry():
-    """Take the primitives a test registers out of the registry (and ``P``) again, so the
-    registry's meta-tests see the library's ops only."""
-    before, names = dict(REGISTRY), dict(vars(P))
-    yield
-    REGISTRY.clear()
-    REGISTRY.update(before)
-    vars(P).clear()
-    vars(P).update(names)
-
-
 def make_cube(vjp):
     @ad.primitive
     def cube(x):
@@ -238,7 +226,7 @@ def inside(cube):
 X = np.array([[0.3, -0.7], [1.1, 0.5]])
 
 
-@pytest.mark.usefixtures("registry")
+@pytest.mark.usefixtures("restore_registry")
 def test_gradcheck_names_a_wrong_user_op_and_its_line():
     f = inside(make_cube(MISSING_A_FACTOR))
     with pytest.raises(ad.GradcheckError) as info:
@@ -256,7 +244,7 @@ def test_gradcheck_names_a_wrong_user_op_and_its_line():
     assert ratio == pytest.approx(1 / u[found["element"]], rel=1e-6)
 
 
-@pytest.mark.usefixtures("registry")
+@pytest.mark.usefixtures("restore_registry")
 def test_gradcheck_and_gradgradcheck_pass_on_the_right_user_op():
     f = inside(make_cube(RIGHT))
     assert ad.gradcheck(f, (X,)) is True
@@ -351,7 +339,7 @@ def test_gradcheck_culprits_in_threads_are_their_own():
 TWICE = lambda g, ans, x: g * 6 * x ** 2  # (twice the truth)
 
 
-@pytest.mark.usefixtures("registry")
+@pytest.mark.usefixtures("restore_registry")
 def test_gradcheck_fast_mode(rng):
     x = rng.uniform(0.5, 1.5, 5)
     assert ad.gradcheck(inside(make_cube(RIGHT)), (x,), fast_mode=True) is True
@@ -368,7 +356,7 @@ def test_gradcheck_fast_mode(rng):
     assert culprit(message)["op"] == "cube"
 
 
-@pytest.mark.usefixtures("registry")
+@pytest.mark.usefixtures("restore_registry")
 @pytest.mark.parametrize("n", [3, FAST_ABOVE + 1, 70000])
 def test_gradcheck_fast_mode_is_automatic_above_a_size(n, rng):
     x = rng.uniform(0.5, 1.5, n)
@@ -402,7 +390,7 @@ def test_gradgradcheck_passes_on_library_functions(fn, shapes, rng):
     assert ad.gradgradcheck(fn, tuple(rng.uniform(0.5, 1.5, s) for s in shapes)) is True
 
 
-@pytest.mark.usefixtures("registry")
+@pytest.mark.usefixtures("restore_registry")
 def test_gradgradcheck_detects_a_vjp_that_is_not_differentiable():
     # The VJP computes on a detached x: right first derivatives, second derivatives 0.
     cube = make_cube(lambda g, ans, x: g * 3 * x.detach() ** 2)
@@ -419,7 +407,7 @@ def test_gradgradcheck_detects_a_vjp_that_is_not_differentiable():
     assert NO_CULPRIT in message
 
 
-@pytest.mark.usefixtures("registry")
+@pytest.mark.usefixtures("restore_registry")
 def test_gradgradcheck_names_the_cotangent_when_the_vjp_drops_it():
     # g.detach(): under create_graph the gradient no longer depends on the upstream g.
     cube = make_cube(lambda g, ans, x: g.detach() * 3 * x ** 2)

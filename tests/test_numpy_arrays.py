@@ -722,20 +722,6 @@ def test_knobs_at_their_default_are_accepted(call, plain, backend, rng):
     np.testing.assert_allclose(out.numpy(), plain(a), rtol=1e-12)
 
 
-@pytest.mark.parametrize("call", [
-    lambda t, a: np.cumsum(t, axis=1, out=a),
-    lambda t, a: np.prod(t, axis=0, out=a[0]),
-    lambda t, a: np.take(t, [0, 1], out=a[0, :2]),
-    lambda t, a: np.multiply.accumulate(t, out=a),
-], ids=["cumsum", "prod", "take", "multiply.accumulate"])
-def test_out_ndarray_with_tensor_input_raises_and_writes_nothing(call, backend):
-    t = ad.tensor(np.full((2, 3), 0.5), requires_grad=True)
-    a = np.full((2, 3), 7.0)
-    with pytest.raises(TypeError, match="out= an ndarray"):
-        call(t, a)
-    np.testing.assert_array_equal(a, 7.0)
-
-
 def test_plain_ndarrays_are_not_affected(rng):
     a = rng.standard_normal((3, 4))
     for r in ROWS:

@@ -459,7 +459,12 @@ def test_unimplemented_linalg_function_names_its_module(backend):
     lambda t, a: np.clip(t, 0, 1, out=a),
     lambda t, a: np.dot(t[0], t[0], out=a[0, 0, ...]),
     lambda t, a: np.maximum.reduce(t, out=a[0]),
-], ids=["exp", "add", "sum", "concatenate", "clip", "dot", "maximum.reduce"])
+    lambda t, a: np.cumsum(t, axis=1, out=a),
+    lambda t, a: np.prod(t, axis=0, out=a[0]),
+    lambda t, a: np.take(t, [0, 1], out=a[0, :2]),
+    lambda t, a: np.multiply.accumulate(t, out=a),
+], ids=["exp", "add", "sum", "concatenate", "clip", "dot", "maximum.reduce", "cumsum", "prod",
+        "take", "multiply.accumulate"])
 def test_out_ndarray_with_tensor_input_raises_and_writes_nothing(call, backend):
     t = ad.tensor(np.full((2, 3), 0.5), requires_grad=True)
     a = np.full((2, 3), 7.0)
