@@ -122,10 +122,12 @@ __version__ = "0.1.0"
 
 # Last: the training modules build on everything above.
 from . import nn, optim
+from .compile import compile  # noqa: A004  (ad.compile, as torch.compile)
 
 __all__ = [
     "GradcheckError",
     "Tensor",
+    "compile",
     "abs",
     "absolute",
     "add",
