@@ -19,7 +19,8 @@ Conventions the report relies on (``benchmarks/report.py``):
   example ``"elementwise 1e6 float64"``), one group per workload and size, every
   variant of that workload in the same group;
 - each calls ``label(benchmark, variant)`` with its column: ``"c"`` and ``"numpy"``
-  (pyautodiff's two backends), the peers ``"torch"``, ``"autograd"``, ``"mygrad"``, and
+  (pyautodiff's two backends), ``"compiled"`` (``ad.compile`` of the step, default
+  backend), the peers ``"torch"``, ``"autograd"``, ``"mygrad"``, and
   ``"floor"`` for the hand-written numpy (or other) lower bound; ``ops=`` the number of
   ops one call runs, when the row is to be read per op (the overhead chain);
 - memory-bound rows record their bytes per call (``record_bandwidth``); the C triad
@@ -33,7 +34,7 @@ import pytest
 
 LARGE = 10**7
 LARGE_ROUNDS = 5
-VARIANTS = ("c", "numpy", "torch", "autograd", "mygrad", "floor")
+VARIANTS = ("c", "numpy", "compiled", "torch", "autograd", "mygrad", "floor")
 
 
 def peer(name):

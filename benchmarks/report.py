@@ -36,8 +36,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VARIANTS = ("c", "numpy", "torch", "autograd", "mygrad", "floor")
-HEADERS = {"c": "C", "numpy": "numpy path", "torch": "PyTorch", "autograd": "autograd",
+VARIANTS = ("c", "numpy", "compiled", "torch", "autograd", "mygrad", "floor")
+HEADERS = {"c": "C", "numpy": "numpy path", "compiled": "compiled", "torch": "PyTorch", "autograd": "autograd",
            "mygrad": "MyGrad", "floor": "floor"}
 PEER_RATIOS = ("numpy", "torch", "autograd", "mygrad")
 QUICK = ["-k", "not 1e7", "--benchmark-max-time=0.2", "--benchmark-min-rounds=3"]

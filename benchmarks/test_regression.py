@@ -186,7 +186,38 @@ def make_floor(X, y, w0, b0):
     return step
 
 
+def make_compiled(X0, y0, w0, b0):
+    """The pyautodiff step under ``ad.compile``, on the default backend. The update goes
+    through ``optim.SGD`` (the same ``p - lr * g``): a raw ``w.data -= ...`` inside a
+    compiled function is outside the recorded kernels and would run eagerly."""
+    X, y = ad.tensor(X0), ad.tensor(y0)
+    w = ad.tensor(w0.copy(), requires_grad=True)
+    b = ad.tensor(b0.copy(), requires_grad=True)
+    opt = ad.optim.SGD([w, b], lr=LR)
+
+    @ad.compile
+    def compiled():
+        opt.zero_grad()
+        loss = formula(ad, X, w, b, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def step():
+        loss = compiled()
+        return loss.numpy(), w.data, b.data
+
+    state = (w.data.copy(), b.data.copy())
+    for _ in range(3):  # record, check, replay: then start the timed steps from w0, b0
+        step()
+    np.copyto(w.data, state[0])
+    np.copyto(b.data, state[1])
+    return step
+
+
 VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
+VARIANTS = {**dict(list(VARIANTS.items())[:2]), "compiled": make_compiled,
+            **dict(list(VARIANTS.items())[2:])}
 
 # One group per size: the table's row, every variant a column.
 CASES = [

@@ -140,8 +140,9 @@ float64 = _np.float64
 
 __version__ = "0.1.0"
 
-# Last: the training modules and numpy's namespaces build on everything above.
+# Last: the training modules, numpy's namespaces and compile build on everything above.
 from . import linalg, nn, optim
+from .compile import compile
 
 __all__ = [
     "GradcheckError",
@@ -169,6 +170,7 @@ __all__ = [
     "cholesky",
     "clip",
     "column_stack",
+    "compile",
     "concatenate",
     "copy",
     "cos",

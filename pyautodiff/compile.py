@@ -1,0 +1,717 @@
+"""``compile(fn)``: record a training step once, replay its kernels on later calls.
+
+The first call for a signature runs ``fn`` eagerly with a recording proxy in place of
+the backend the engine reads (``backends.common or backends.state.active``, and the
+engine's ``_small``): every kernel call is kept with its operands mapped to *slots*
+(the arguments, the arrays of captured tensors, kernel results and views of them).
+``backward`` and the optimizers' ``_update`` are recorded as steps of their own (the
+leaves' gradients, the update of a parameter), so the program also writes the
+parameters, their ``.grad`` and the optimizer state, in order. A later call with the
+same signature runs that flat program: no Tensor, Node or dispatch.
+
+Never a stale answer:
+
+- an array the recording cannot trace to a slot (made by numpy outside the backend,
+  random numbers, a constant built inside ``fn``), an in-place write outside an
+  optimizer step, ``.data`` replaced inside ``fn``: the signature runs eagerly from
+  then on, with a warning naming the cause;
+- reading a value into Python while recording (``.item()``, ``float(t)``, ``bool(t)``,
+  ``if loss < tol:``, ``.numpy()``/``.data`` of a recorded op's result) raises a
+  ``RuntimeError`` naming the line, as ``jax.jit`` does;
+- the first replay of a signature also runs ``fn`` eagerly from the same state and
+  compares every output, parameter, ``.grad`` and optimizer state array bit for bit;
+  a mismatch (raw numpy writes on captured arrays, random numbers drawn inside ``fn``,
+  a Python number computed from data) falls back to eager with a warning.
+"""
+
+import functools
+import inspect
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from . import backends, engine, memory, optim
+from .backends import numpy_backend
+from .backends.kernels import KERNELS
+from .engine import is_grad_enabled
+from .tensor import Tensor
+
+_ndarray = np.ndarray
+_make = Tensor._make
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# (``pyautodiff.tensor`` the attribute is the function ``ad.tensor``)
+_tensor_module = sys.modules[Tensor.__module__]
+CACHE_SIZE = 8  # signatures kept per compiled function
+
+
+def _where():
+    """``file:line`` of the innermost frame outside pyautodiff (the user's line)."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_HERE):
+        f = f.f_back
+    return "<unknown>" if f is None else f"{f.f_code.co_filename}:{f.f_lineno}"
+
+
+class _Slot(int):
+    """An operand of a recorded call that is a slot of the program (else a constant)."""
+
+    __slots__ = ()
+
+
+# ----- what fn captures ------------------------------------------------------------------
+
+def _captured(fn):
+    """The tensors, optimizers and arrays ``fn`` reaches through its closure, defaults,
+    bound ``self`` and the globals its code names (into modules, optimizers, lists,
+    tuples and dicts)."""
+    roots = []
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        names, stack = set(), [code]
+        while stack:
+            c = stack.pop()
+            names.update(c.co_names)
+            stack.extend(k for k in c.co_consts if inspect.iscode(k))
+        g = fn.__globals__
+        roots += [g[n] for n in names if n in g]
+        roots += [c.cell_contents for c in (fn.__closure__ or ()) if _filled(c)]
+        roots += list(fn.__defaults__ or ())
+    if hasattr(fn, "__self__"):
+        roots.append(fn.__self__)
+    from .nn import Module
+    tensors, opts, arrays, seen = {}, {}, {}, set()
+    stack = [(r, 0) for r in roots]
+    while stack:
+        v, depth = stack.pop()
+        if id(v) in seen or depth > 6:
+            continue
+        seen.add(id(v))
+        if isinstance(v, Tensor):
+            tensors[id(v)] = v
+        elif isinstance(v, optim.Optimizer):
+            opts[id(v)] = v
+            stack += [(p, depth + 1) for p in v.params]
+        elif isinstance(v, Module):
+            stack += [(x, depth + 1) for x in vars(v).values()]
+        elif type(v) is _ndarray:
+            arrays[id(v)] = v
+        elif isinstance(v, (list, tuple)):
+            stack += [(x, depth + 1) for x in v]
+        elif isinstance(v, dict):
+            stack += [(x, depth + 1) for x in v.values()]
+    return list(tensors.values()), list(opts.values()), list(arrays.values())
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+# ----- recording --------------------------------------------------------------------------
+
+class _Recorder:
+    """Maps arrays to slots and collects the program while ``fn`` runs eagerly."""
+
+    def __init__(self):
+        self.slot = {}  # id(array) -> slot number
+        self.roots = {}  # id(the array owning the memory) -> a slot's array on it
+        self.keep = []  # every array seen, kept alive so that ids stay unique
+        self.prog = []  # (kind, ...) instructions, see _Program.run
+        self.nslots = 0
+        self.failure = None  # why the recording cannot be replayed, or None
+
+    def new(self, a):
+        # (a view of an array that is not a slot, say C's sum reshaped, is found by root)
+        self.roots.setdefault(id(memory.root(a)), a)
+        k = self.slot[id(a)] = self.nslots
+        self.nslots += 1
+        self.keep.append(a)
+        return _Slot(k)
+
+    def fail(self, why):
+        """Mark the recording unreplayable (``fn`` goes on eagerly); returns None."""
+        if self.failure is None:
+            self.failure = why
+
+    def ref(self, a, what):
+        """The slot of array ``a`` (a view of a slot becomes a slot of its own)."""
+        k = self.slot.get(id(a))
+        if k is not None:
+            return _Slot(k)
+        b, chain = a, []
+        while type(b.base) is _ndarray:
+            b = b.base
+            chain.append(b)
+        on = self.roots.get(id(b))
+        if on is not None:
+            chain.append(on)
+        for b in chain:
+            k = self.slot.get(id(b))
+            if k is not None:
+                off = a.__array_interface__["data"][0] - b.__array_interface__["data"][0]
+                try:
+                    if _view(b, off, a.shape, a.strides, a.dtype) is None:
+                        break
+                except (ValueError, TypeError):
+                    break
+                v = self.new(a)
+                self.prog.append(("view", v, _Slot(k), off, a.shape, a.strides, a.dtype))
+                return v
+        return self.fail(f"{what} reads a {a.shape} {a.dtype} array made outside the recorded "
+                  f"kernels (numpy code, random numbers or a constant built inside the "
+                  f"function) at {_where()}")
+
+    def operand(self, v, what):
+        if type(v) is _ndarray:
+            return self.ref(v, what)
+        if isinstance(v, (tuple, list)) and any(type(x) is _ndarray for x in v):
+            self.fail(f"{what}: a sequence of arrays at {_where()}")
+        return v
+
+    def kernel(self, name, f, args, kw):
+        what = f"kernel '{name}'"
+        refs = tuple(self.operand(a, what) for a in args)
+        krefs = {k: self.operand(v, what) for k, v in kw.items()} if kw else None
+        out = f(*args, **kw)
+        if isinstance(out, np.generic):
+            out = np.asarray(out)  # (a 0-d array: a slot, where a numpy scalar is not)
+        if type(out) is _ndarray:
+            k = self.slot.get(id(out))
+            o = _Slot(k) if k is not None else self.new(out)
+        else:
+            o = out  # (acc_op's bool: decided by shapes and dtypes alone, checked on replay)
+        self.prog.append(("call", f, refs, krefs, o))
+        return out
+
+
+def _view(b, off, shape, strides, dtype):
+    """The view of array ``b`` ``off`` bytes from its start, or None if none can be made."""
+    r = memory.root(b)
+    if not r.flags.c_contiguous:
+        return None
+    start = b.__array_interface__["data"][0] - r.__array_interface__["data"][0]
+    return np.ndarray(shape, dtype, buffer=r, offset=start + off, strides=strides)
+
+
+class _Proxy:
+    """A backend module whose kernels (``kernels.KERNELS``) record through ``rec``; other
+    names (thresholds, the C library the optimizers call) pass through."""
+
+    def __init__(self, module, rec):
+        self._module = module
+        self._rec = rec
+        self.BACKWARD = self  # (no deferred fusion while recording: every kernel is seen)
+
+    def __getattr__(self, name):
+        v = getattr(self._module, name)
+        if name in KERNELS:
+            rec, f = self._rec, v
+
+            def call(*args, **kw):
+                return rec.kernel(name, f, args, kw)
+
+            v = call
+        setattr(self, name, v)
+        return v
+
+
+def _backward(rec, real):
+    """``engine.backward`` while recording: the leaves' gradients become program steps."""
+
+    def backward(t, gradient=None, retain_graph=False, create_graph=False):
+        if create_graph:
+            rec.fail(f"backward(create_graph=True) is not recorded yet ({_where()})")
+        if not t._rg:
+            return real(t, gradient, retain_graph, create_graph)
+        g = engine._root_gradient(t, gradient, False)
+        if gradient is None:
+            gk = rec.new(g)
+            rec.prog.append(("ones", gk, g.shape, g.dtype))
+        else:
+            gk = rec.ref(g, "backward's gradient")
+        if t._node is None:
+            leaves = {t: (g, False)}
+        else:
+            leaves = engine._sweep(t._node, g, retain_graph, False)
+        for leaf, (gi, owned) in leaves.items():
+            src = gk if gi is g else rec.ref(np.asarray(gi), "backward")
+            gi = gi if owned and type(gi) is _ndarray else np.array(gi)
+            new = rec.new(gi)
+            rec.prog.append(("copy", new, src))
+            old = leaf._grad
+            with engine._accumulating:
+                leaf._grad = _make(gi) if old is None else old + _make(gi)
+            k = rec.ref(leaf._grad._data, "backward")
+            i = rec.args.get(id(leaf))
+            if i is not None:
+                rec.prog.append(("grad_arg", i, k))
+            else:
+                rec.prog.append(("grad", leaf, k))
+                rec.grads[id(leaf)] = leaf._grad._data
+
+    return backward
+
+
+def _recording_update(rec, opt, real):
+    """An optimizer's ``_update`` while recording: one program step per parameter."""
+
+    def update(i, x, g, state, c):
+        if x is not opt.params[i]._data:
+            rec.fail(f"{type(opt).__name__}.step: parameter {i}'s array is not its tensor's")
+        rec.prog.append(("update", opt, i, rec.ref(g, f"{type(opt).__name__}.step")))
+        return real(i, x, g, state, c)
+
+    return update
+
+
+def _reading(name, real, rec, known):
+    """Tensor method ``name`` while recording: reading an intermediate's value raises."""
+
+    def method(self, *args, **kw):
+        # (an array of a leaf, such as a .grad, may be read: numpy writes into it are
+        # caught by the check run; a recorded result's array may not)
+        if name in ("numpy", "data", "__array__") and (
+                id(self._data) in known or self._node is None):
+            return real(self, *args, **kw)
+        raise RuntimeError(
+            f"compile: {fn_name(rec)} reads a tensor's value into Python ({name}) at "
+            f"{_where()}: a replay would not see a new value. Compute with tensors, or "
+            "run that part outside the compiled function")
+
+    return method
+
+
+def fn_name(rec):
+    return getattr(rec, "fn_name", "the function")
+
+
+_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__format__",
+          "numpy", "__array__")
+
+
+# ----- the program --------------------------------------------------------------------------
+
+class _Program:
+    """A recorded call: run ``prog`` over the slots; returns the outputs."""
+
+    def __init__(self, rec, arg_slots, entry_grads, out_spec, tensors):
+        self.prog = rec.prog
+        self.nslots = rec.nslots
+        self.arg_slots = arg_slots  # [(slot, getter of the argument's array)]
+        self.entry_grads = entry_grads  # [(slot, tensor)]: .grad at entry, read live
+        self.live = [(k, a) for k, a in rec.live]  # captured arrays, read live
+        self.out_spec = out_spec
+        self.tensors = tensors
+        self.verified = False
+        self.inputs = None
+
+    def run(self, flat, arrays):
+        vals = [None] * self.nslots
+        if self.inputs is None:  # the arguments' buffers: allocated once, copied into
+            self.inputs = [np.empty_like(a, order="C") for a in arrays]
+        for (k, _), buf, a in zip(self.arg_slots, self.inputs, arrays):
+            np.copyto(buf, a)
+            vals[k] = buf
+        for k, t in self.entry_grads:
+            vals[k] = t._grad._data
+        for k, a in self.live:
+            vals[k] = a
+        for ins in self.prog:
+            kind = ins[0]
+            if kind == "call":
+                _, f, refs, krefs, o = ins
+                args = [vals[r] if type(r) is _Slot else r for r in refs]
+                if krefs:
+                    out = f(*args, **{n: vals[r] if type(r) is _Slot else r
+                                      for n, r in krefs.items()})
+                else:
+                    out = f(*args)
+                if type(o) is _Slot:
+                    vals[o] = np.asarray(out) if isinstance(out, np.generic) else out
+                elif out != o:
+                    raise RuntimeError(f"compile: replay diverged at {f.__name__}")
+            elif kind == "view":
+                _, v, b, off, shape, strides, dtype = ins
+                vals[v] = _view(vals[b], off, shape, strides, dtype)
+            elif kind == "ones":
+                vals[ins[1]] = np.ones(ins[2], ins[3])
+            elif kind == "copy":
+                vals[ins[1]] = np.array(vals[ins[2]])
+            elif kind == "grad":
+                ins[1]._grad = _make(vals[ins[2]])
+            elif kind == "grad_arg":
+                flat[ins[1]]._grad = _make(vals[ins[2]])
+            elif kind == "none":
+                ins[1]._grad = None
+            elif kind == "update":
+                _, opt, i, g = ins
+                x = opt.params[i]._data
+                with memory.writing(x, f"{type(opt).__name__}.step: parameter {i}"):
+                    opt._update(i, x, vals[g], opt.state[i], optim._c_backend())
+        return _build(self.out_spec, vals)
+
+
+def _build(spec, vals):
+    kind = spec[0]
+    if kind == "tensor":
+        return _make(np.array(vals[spec[1]]))
+    if kind == "array":
+        return np.array(vals[spec[1]])
+    if kind == "const":
+        return spec[1]
+    if kind == "seq":
+        return spec[1](_build(s, vals) for s in spec[2])
+    return {k: _build(s, vals) for k, s in spec[1]}
+
+
+def _out_spec(rec, out):
+    if isinstance(out, Tensor):
+        return ("tensor", rec.ref(out._data, "the result"))
+    if type(out) is _ndarray:
+        return ("array", rec.ref(out, "the result"))
+    if isinstance(out, (tuple, list)):
+        return ("seq", type(out), [_out_spec(rec, o) for o in out])
+    if isinstance(out, dict):
+        return ("dict", [(k, _out_spec(rec, v)) for k, v in out.items()])
+    if out is None or isinstance(out, (bool, int, float, complex, str, np.generic)):
+        return ("const", out)
+    return rec.fail(f"returns a {type(out).__name__}, which a replay cannot rebuild")
+
+
+# ----- the compiled function ----------------------------------------------------------------
+
+def _state(tensors, opts):
+    """A snapshot of everything a step may change: values, .grad, optimizer state."""
+    snap = []
+    for t in tensors:
+        snap.append((t, t._data, t._data.copy(), t._grad,
+                     None if t._grad is None else t._grad._data.copy()))
+    ostate = [(o, [{k: v.copy() if type(v) is _ndarray else v for k, v in s.items()}
+                   for s in o.state]) for o in opts]
+    return snap, ostate
+
+
+def _restore(snapshot):
+    snap, ostate = snapshot
+    for t, data, value, grad, gvalue in snap:
+        t._data = data
+        with memory.writing(data, "compile"):
+            np.copyto(data, value)
+        t._grad = grad  # (a replay never writes into a .grad it found)
+    for o, states in ostate:
+        for s, saved in zip(o.state, states):
+            s.clear()
+            s.update({k: v.copy() if type(v) is _ndarray else v for k, v in saved.items()})
+
+
+def _same(a, b):
+    """Bit for bit (NaNs with the same payload are equal)."""
+    if isinstance(a, Tensor):
+        a = a._data
+    if isinstance(b, Tensor):
+        b = b._data
+    if type(a) is _ndarray or type(b) is _ndarray:
+        a, b = np.asarray(a), np.asarray(b)
+        return (a.shape == b.shape and a.dtype == b.dtype
+                and a.tobytes() == b.tobytes())
+    if isinstance(a, (tuple, list)):
+        return (type(a) is type(b) and len(a) == len(b)
+                and all(_same(x, y) for x, y in zip(a, b)))
+    if isinstance(a, dict):
+        return (type(b) is dict and a.keys() == b.keys()
+                and all(_same(a[k], b[k]) for k in a))
+    return type(a) is type(b) and (a == b or a != a and b != b)
+
+
+def _difference(tensors, opts, snap_replay):
+    """What differs between the state now and ``snap_replay``, or None."""
+    snap, ostate = snap_replay
+    for t, _, value, grad, gvalue in snap:
+        if not _same(t._data, value):
+            return f"a parameter {t.shape} {t.dtype}"
+        if (t._grad is None) != (grad is None) or (
+                grad is not None and not _same(t._grad._data, gvalue)):
+            return f"the .grad of a tensor {t.shape} {t.dtype}"
+    for o, states in ostate:
+        for s, saved in zip(o.state, states):
+            if s.keys() != saved.keys() or not all(_same(s[k], saved[k]) for k in s):
+                return f"the state of {type(o).__name__}"
+    return None
+
+
+def compile(fn):
+    """Record ``fn`` once per signature, then replay its kernels on later calls.
+
+    ``fn`` takes Tensors, numpy arrays and Python numbers, and may run modules, a loss,
+    ``backward()``, ``optimizer.step()``, ``zero_grad()``, and return Tensors (or
+    tuples, lists, dicts of them) and numbers. The first call for a signature runs
+    ``fn`` eagerly and records the kernels it ran; the second runs the recording *and*
+    ``fn`` from the same state and compares them bit for bit (a difference: eager from
+    then on, with a warning); later calls replay. Results, every ``.grad``, parameters
+    and optimizer state equal the eager run's bit for bit.
+
+    The signature: each argument's shape, dtype and ``requires_grad``; the *values* of
+    Python-number arguments (a new value records again); the backend; grad mode; the
+    identity of every captured tensor's array (a parameter whose ``.data`` was replaced
+    records again), which captured tensors have a ``.grad`` at entry, and the captured
+    objects themselves. Up to ``CACHE_SIZE`` signatures are kept.
+
+    Reading a value into Python inside ``fn`` while it records (``.item()``,
+    ``float(t)``, ``if loss < tol:``, ``.numpy()`` of an intermediate) raises a
+    ``RuntimeError`` naming the line. Returned Tensors own their values (detached:
+    no graph) and never change on a later call. ``step.cache_info()`` tells how many
+    signatures were recorded, how many replays ran and which signatures run eagerly.
+
+    Recording swaps the backend the engine reads for a recording proxy: record in one
+    thread at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyautodiff as ad
+    >>> w = ad.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = ad.optim.SGD([w], lr=0.1)
+    >>> @ad.compile
+    ... def step(x):
+    ...     opt.zero_grad()
+    ...     loss = ((w * x) ** 2).sum()
+    ...     loss.backward()
+    ...     opt.step()
+    ...     return loss
+    >>> [round(float(step(np.ones(2))), 6) for _ in range(4)]
+    [5.0, 3.2, 2.048, 1.31072]
+    >>> step.cache_info()  # (call 2 records again: w has a .grad at entry from then on)
+    CacheInfo(records=2, replays=2, eager=0, size=2)
+    """
+    return Compiled(fn)
+
+
+class CacheInfo(tuple):
+    """``(records, replays, eager, size)`` of a compiled function."""
+
+    __slots__ = ()
+    _fields = ("records", "replays", "eager", "size")
+
+    def __new__(cls, *values):
+        return tuple.__new__(cls, values)
+
+    records = property(lambda self: self[0])
+    replays = property(lambda self: self[1])
+    eager = property(lambda self: self[2])
+    size = property(lambda self: self[3])
+
+    def __repr__(self):
+        return "CacheInfo(" + ", ".join(f"{n}={v}" for n, v in zip(self._fields, self)) + ")"
+
+
+class Compiled:
+    """The callable ``compile(fn)`` returns (see ``compile``)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+        self._sig = inspect.signature(fn)
+        self._cache = {}  # key -> _Program, or a str: why that signature runs eagerly
+        self._records = self._replays = self._eager = 0
+
+    def cache_info(self):
+        """``CacheInfo(records, replays, eager, size)``: signatures recorded, replays run,
+        calls that ran eagerly (after a fallback), and entries kept."""
+        return CacheInfo(self._records, self._replays, self._eager, len(self._cache))
+
+    def cache_clear(self):
+        """Forget every recorded signature."""
+        self._cache.clear()
+
+    def _key(self, bound):
+        tensors, opts, arrays = _captured(self.fn)
+        parts = []
+        for a in bound:
+            if isinstance(a, Tensor):
+                parts.append(("T", a.shape, a.dtype, a._rg))
+            elif type(a) is _ndarray:
+                parts.append(("A", a.shape, a.dtype))
+            elif isinstance(a, (bool, int, float)):
+                parts.append(("N", type(a), a))
+            else:
+                parts.append(("O", id(a)))
+        caps = tuple((id(t), id(t._data), t._rg, t._grad is None or t._grad._data.dtype)
+                     for t in tensors)
+        caps += tuple(id(o) for o in opts) + tuple(id(a) for a in arrays)
+        return (tuple(parts), backends.current().NAME, is_grad_enabled(), caps), (
+            tensors, opts, arrays)
+
+    def __call__(self, *args, **kwargs):
+        bound = self._sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        flat = list(bound.arguments.values())
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in self._sig.parameters.values()):
+            flat = _flatten(flat)
+        key, captured = self._key(flat)
+        prog = self._cache.get(key)
+        if prog is None:
+            return self._record(key, captured, flat, args, kwargs)
+        if type(prog) is str:
+            self._eager += 1
+            return self.fn(*args, **kwargs)
+        arrays = [_array_of(flat[i]) for i in prog.arg_index]
+        if not prog.verified:
+            return self._verify(key, prog, captured, flat, arrays, args, kwargs)
+        self._replays += 1
+        return prog.run(flat, arrays)
+
+    def _verify(self, key, prog, captured, flat, arrays, args, kwargs):
+        tensors, opts, _ = captured
+        before = _state(tensors, opts)
+        try:
+            replayed = prog.run(flat, arrays)
+        except Exception as e:  # noqa: BLE001  (any failure of a replay means: eager)
+            replayed, why = None, f"the replay failed ({type(e).__name__}: {e})"
+        else:
+            why = None
+        after_replay = _state(tensors, opts)
+        _restore(before)
+        out = self.fn(*args, **kwargs)
+        if why is None:
+            if not _same(replayed, out):
+                why = "a result differs"
+            else:
+                why = _difference(tensors, opts, after_replay)
+                why = why and f"{why} differs"
+        if why is not None:
+            self._fallback(key, f"{why} from an eager run (work outside the recorded "
+                                f"kernels: raw numpy writes, random numbers, Python numbers "
+                                f"computed from values?)")
+        else:
+            prog.verified = True
+            self._replays += 1
+        return out
+
+    def _fallback(self, key, why):
+        self._cache[key] = why
+        warnings.warn(f"compile: {getattr(self.fn, '__qualname__', self.fn)} runs eagerly "
+                      f"for this signature: {why}", RuntimeWarning, stacklevel=4)
+
+    def _record(self, key, captured, flat, args, kwargs):
+        tensors, opts, arrays = captured
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        self._records += 1
+        rec = _Recorder()
+        rec.fn_name = getattr(self.fn, "__qualname__", "the function")
+        arg_index, arg_slots = [], []
+        for i, a in enumerate(flat):
+            arr = _array_of(a)
+            if arr is not None and id(arr) not in rec.slot:
+                if not arr.flags.c_contiguous:
+                    rec.fail(f"argument {i} is not C-contiguous (not replayed yet)")
+                arg_index.append(i)
+                arg_slots.append((rec.new(arr), i))
+        rec.live = []
+        rec.grads = {}  # id(tensor) -> the array backward gave its .grad
+        rec.args = {id(a): i for i, a in enumerate(flat) if isinstance(a, Tensor)}
+        entry_grads = []
+        for t in tensors:
+            if id(t._data) not in rec.slot:
+                rec.live.append((rec.new(t._data), t._data))
+            if t._grad is not None and id(t._grad._data) not in rec.slot:
+                entry_grads.append((rec.new(t._grad._data), t))
+        for a in arrays:
+            if id(a) not in rec.slot:
+                rec.live.append((rec.new(a), a))
+        known = set(rec.slot)
+        entry = [(t, t._data, t._grad) for t in tensors]
+        out, failure = self._run_recording(rec, opts, known, args, kwargs)
+        if failure is None:
+            for t, data, grad in entry:
+                if t._data is not data:
+                    rec.fail("a captured tensor's .data was replaced inside the function")
+                elif t._grad is None and grad is not None:
+                    rec.prog.append(("none", t))
+                elif t._grad is not grad and t._grad._data is not rec.grads.get(id(t)):
+                    rec.fail(f"a .grad was assigned inside the function ({t.shape} {t.dtype})")
+            spec = _out_spec(rec, out)
+            failure = rec.failure
+        if failure is not None:
+            self._fallback(key, failure)
+            return out
+        prog = _Program(rec, arg_slots, entry_grads, spec, tensors)
+        prog.arg_index = arg_index
+        self._cache[key] = prog
+        return out
+
+    def _run_recording(self, rec, opts, known, args, kwargs):
+        real = backends.current()
+        own = backends.state.__dict__
+        saved_own = own.get("active", _MISSING)
+        saved_common, saved_small = backends.common, engine._small
+        saved_backward = _tensor_module.backward
+        saved_writing = memory.writing
+        saved_reads = {n: Tensor.__dict__[n] for n in _READS + ("data",) if n in Tensor.__dict__}
+        patched = []
+
+        def writing(a, what):
+            f = sys._getframe(1).f_code
+            if f is not optim.Optimizer.step.__code__ and f is not _restore.__code__:
+                rec.fail(f"an in-place write ({what}) at {_where()} is not recorded yet")
+            return saved_writing(a, what)
+
+        try:
+            own["active"] = _Proxy(real, rec)
+            backends.common = None
+            engine._small = _Proxy(numpy_backend, rec)
+            _tensor_module.backward = _backward(rec, saved_backward)
+            memory.writing = writing
+            for n in _READS:
+                if n in saved_reads:
+                    setattr(Tensor, n, _reading(n, saved_reads[n], rec, known))
+            setattr(Tensor, "data", property(
+                _reading("data", saved_reads["data"].fget, rec, known),
+                saved_reads["data"].fset))
+            for o in opts:
+                o._update = _recording_update(rec, o, type(o)._update.__get__(o))
+                patched.append(o)
+            out = self.fn(*args, **kwargs)
+            return out, rec.failure
+        finally:
+            for o in patched:
+                o.__dict__.pop("_update", None)
+            for n, v in saved_reads.items():
+                setattr(Tensor, n, v)
+            memory.writing = saved_writing
+            _tensor_module.backward = saved_backward
+            engine._small = saved_small
+            if saved_own is _MISSING:
+                own.pop("active", None)
+            else:
+                own["active"] = saved_own
+            backends.common = saved_common
+
+
+_MISSING = object()
+
+
+def _array_of(a):
+    if isinstance(a, Tensor):
+        return a._data
+    if type(a) is _ndarray:
+        return a
+    return None
+
+
+def _flatten(values):
+    flat = []
+    for v in values:
+        if isinstance(v, tuple):
+            flat.extend(v)
+        elif isinstance(v, dict):
+            flat.extend(v.values())
+        else:
+            flat.append(v)
+    return flat
