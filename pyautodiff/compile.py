@@ -28,6 +28,7 @@ import functools
 import inspect
 import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -106,8 +107,8 @@ def _captured(fn):
 
 def _filled(cell):
     try:
-        cell.cell_contents
-    except ValueError:
+        _ = cell.cell_contents
+    except ValueError:  # (an empty cell: a closure variable not assigned yet)
         return False
     return True
 
@@ -118,6 +119,8 @@ class _Recorder:
     """Maps arrays to slots and collects the program while ``fn`` runs eagerly."""
 
     def __init__(self):
+        # The patches that record are seen by every thread: only this one records.
+        self.thread = threading.get_ident()
         self.slot = {}  # id(array) -> slot number
         self.roots = {}  # id(the array owning the memory) -> a slot's array on it
         self.keep = []  # every array seen, kept alive so that ids stay unique
@@ -213,6 +216,8 @@ class _Proxy:
             rec, f = self._rec, v
 
             def call(*args, **kw):
+                if threading.get_ident() != rec.thread:  # (engine._small is process-wide)
+                    return f(*args, **kw)
                 return rec.kernel(name, f, args, kw)
 
             v = call
@@ -224,6 +229,8 @@ def _backward(rec, real):
     """``engine.backward`` while recording: the leaves' gradients become program steps."""
 
     def backward(t, gradient=None, retain_graph=False, create_graph=False):
+        if threading.get_ident() != rec.thread:
+            return real(t, gradient, retain_graph, create_graph)
         if create_graph:
             rec.fail(f"backward(create_graph=True) is not recorded yet ({_where()})")
         if not t._rg:
@@ -261,6 +268,8 @@ def _recording_update(rec, opt, real):
     """An optimizer's ``_update`` while recording: one program step per parameter."""
 
     def update(i, x, g, state, c):
+        if threading.get_ident() != rec.thread:
+            return real(i, x, g, state, c)
         if x is not opt.params[i]._data:
             rec.fail(f"{type(opt).__name__}.step: parameter {i}'s array is not its tensor's")
         rec.prog.append(("update", opt, i, rec.ref(g, f"{type(opt).__name__}.step")))
@@ -273,6 +282,8 @@ def _reading(name, real, rec, known):
     """Tensor method ``name`` while recording: reading an intermediate's value raises."""
 
     def method(self, *args, **kw):
+        if threading.get_ident() != rec.thread:
+            return real(self, *args, **kw)
         # (an array of a leaf, such as a .grad, may be read: numpy writes into it are
         # caught by the check run; a recorded result's array may not)
         if name in ("numpy", "data", "__array__") and (
@@ -425,7 +436,9 @@ def _same(a, b):
     if isinstance(a, dict):
         return (type(b) is dict and a.keys() == b.keys()
                 and all(_same(a[k], b[k]) for k in a))
-    return type(a) is type(b) and (a == b or a != a and b != b)
+    if type(a) is float:  # bit for bit, as the arrays: NaN is NaN, -0.0 is not 0.0
+        return type(b) is float and np.float64(a).tobytes() == np.float64(b).tobytes()
+    return type(a) is type(b) and a == b
 
 
 def _difference(tensors, opts, snap_replay):
@@ -647,6 +660,10 @@ class Compiled:
         return out
 
     def _run_recording(self, rec, opts, known, args, kwargs):
+        with _recording:
+            return self._patched(rec, opts, known, args, kwargs)
+
+    def _patched(self, rec, opts, known, args, kwargs):
         real = backends.current()
         own = backends.state.__dict__
         saved_own = own.get("active", _MISSING)
@@ -657,6 +674,8 @@ class Compiled:
         patched = []
 
         def writing(a, what):
+            if threading.get_ident() != rec.thread:
+                return saved_writing(a, what)
             f = sys._getframe(1).f_code
             if f is not optim.Optimizer.step.__code__ and f is not _restore.__code__:
                 rec.fail(f"an in-place write ({what}) at {_where()} is not recorded yet")
@@ -671,9 +690,7 @@ class Compiled:
             for n in _READS:
                 if n in saved_reads:
                     setattr(Tensor, n, _reading(n, saved_reads[n], rec, known))
-            setattr(Tensor, "data", property(
-                _reading("data", saved_reads["data"].fget, rec, known),
-                saved_reads["data"].fset))
+            Tensor.data = property(_reading("data", saved_reads["data"].fget, rec, known), saved_reads["data"].fset)
             for o in opts:
                 o._update = _recording_update(rec, o, type(o)._update.__get__(o))
                 patched.append(o)
@@ -695,6 +712,9 @@ class Compiled:
 
 
 _MISSING = object()
+# One recording at a time (they patch module attributes); reentrant, for a compiled
+# function that calls another while it records.
+_recording = threading.RLock()
 
 
 def _array_of(a):

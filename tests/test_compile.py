@@ -1,5 +1,6 @@
 """ad.compile: a replay equals the eager run bit for bit, and every guard trips."""
 
+import threading
 import warnings
 
 import numpy as np
@@ -165,9 +166,8 @@ def test_compile_backend_switch_and_no_grad_record_again(backend):
         step(x)
     assert step.cache_info().records == before.records + 1
     w.grad = None
-    with ad.no_grad():
-        with pytest.raises(RuntimeError, match="does not require grad"):
-            step(x)  # eager raises too: the loss has no graph inside no_grad
+    with ad.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
+        step(x)  # eager raises too: the loss has no graph inside no_grad
     assert step.cache_info().records == before.records + 2
 
 
@@ -250,3 +250,49 @@ def test_compile_cache_info_and_docstring():
     with pytest.warns(RuntimeWarning):
         out = step(np.ones(2))
     np.testing.assert_array_equal(out.data, [2.0, 2.0])
+
+
+def test_another_threads_eager_work_during_a_recording_is_its_own(backend):
+    # The recording patches module attributes every thread sees: another thread's kernels,
+    # backward and value reads must run as usual and stay out of the recorded program.
+    started, finished = threading.Event(), threading.Event()
+    seen = {}
+
+    def other():
+        started.wait()
+        try:
+            u = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+            y = (u * u).sum()
+            seen["value"] = y.item()
+            y.backward()
+            seen["grad"] = u.grad.numpy().copy()
+        except Exception as e:  # noqa: BLE001  (reported by the assertions below)
+            seen["error"] = e
+        finally:
+            finished.set()
+
+    w = ad.tensor([0.5, -1.0], requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        y = (w * x).sum()
+        started.set()
+        finished.wait()  # the other thread works while this one records
+        y.backward()
+        return y
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    compiled = ad.compile(step)
+    x = np.array([2.0, 3.0])
+    first = compiled(x)
+    thread.join()
+    assert "error" not in seen, seen.get("error")
+    assert seen["value"] == 14.0
+    np.testing.assert_array_equal(seen["grad"], [2.0, 4.0, 6.0])
+    assert first.item() == -2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a polluted program would fail its check run
+        for x in (np.array([1.0, 1.0]), np.array([4.0, -2.0])):
+            assert compiled(x).item() == float(w.numpy() @ x)
+            np.testing.assert_array_equal(w.grad.numpy(), x)
