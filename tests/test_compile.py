@@ -39,6 +39,11 @@ def _step_of(kind, m, opt):
     return step
 
 
+def _call(step, times, *args):
+    for _ in range(times):
+        step(*args)
+
+
 OPTIMIZERS = {
     "sgd": lambda ps: optim.SGD(ps, lr=0.05),
     "momentum": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
@@ -211,8 +216,7 @@ def test_compile_raw_numpy_write_falls_back_to_eager(backend):
     step = ad.compile(fn)
     w_ref = np.array([1.0, -1.0])
     with pytest.warns(RuntimeWarning, match="a parameter"):
-        for _ in range(4):
-            step(np.ones(2))
+        _call(step, 4, np.ones(2))
     for _ in range(4):
         w_ref -= 0.1 * 2 * w_ref
     np.testing.assert_array_equal(w.data, w_ref)
@@ -239,8 +243,7 @@ def test_compile_random_scalar_inside_fn_caught_by_check(backend):
     w = ad.tensor([1.0, 2.0], requires_grad=True)
     step = ad.compile(lambda x: (w * x * float(np.random.random())).sum())
     with pytest.warns(RuntimeWarning, match="a result differs"):
-        for _ in range(3):
-            step(np.ones(2))
+        _call(step, 3, np.ones(2))
     assert step.cache_info().eager >= 1
 
 
