@@ -402,21 +402,24 @@ def _root_gradient(t, gradient, create_graph):
     return g
 
 
-def backward(t, gradient=None, retain_graph=False, create_graph=False):
-    """Reverse-mode pass from ``t``: see ``Tensor.backward``."""
+def backward(t, gradient=None, retain_graph=False, create_graph=False, inputs=None):
+    """Reverse-mode pass from ``t``: see ``Tensor.backward``. ``inputs`` (leaf tensors):
+    only those get gradients, and only the part of the graph that leads to them is run
+    (the function transforms, which want the gradients of their own leaves only)."""
     if not t._rg:
         raise RuntimeError(
             "backward: the tensor does not require grad and has no recorded history; "
             "set requires_grad=True on an input"
         )
     g = _root_gradient(t, gradient, create_graph)
+    keep = None if inputs is None or t._node is None else _toward(t._node, inputs)
     if t._node is None:
         leaves = {t: (g, False)}
     elif create_graph:
         with enable_grad():
-            leaves = _sweep(t._node, g, True, True)
+            leaves = _sweep(t._node, g, True, True, keep)
     else:
-        leaves = _sweep(t._node, g, retain_graph, False)
+        leaves = _sweep(t._node, g, retain_graph, False, keep)
     for leaf, (gi, owned) in leaves.items():
         # Every .grad gets storage of its own, as PyTorch's: a gradient shared
         # with another leaf or with the caller's array must be copied first.
@@ -482,8 +485,36 @@ def _check_versions(node):
             )
 
 
-def _sweep(root, g, retain, create_graph):
-    """Run every VJP from ``root`` down; return {leaf: (gradient, owned)}.
+def _toward(root, inputs):
+    """For a backward pass from ``root`` that wants the gradients of the leaf tensors
+    ``inputs`` only: {node: the inputs of it that lead to one of them}, for every node
+    that leads to one (the others are not run). A freed node is kept, so that the pass
+    reaches it and says so."""
+    targets = {id(a) for a in inputs}
+    keep, seen = {}, set()
+    stack = [(root, False)]
+    while stack:  # depth first, a node after its parents (no recursion limit)
+        node, parents_done = stack.pop()
+        args = node._args
+        if parents_done:
+            needs = tuple(i for i in node._needs if (
+                args[i] in keep if type(args[i]) is Node else id(args[i]) in targets))
+            if needs:
+                keep[node] = needs
+        elif node not in seen:
+            seen.add(node)
+            if args is None:  # (freed by an earlier backward)
+                keep[node] = node._needs
+                continue
+            stack.append((node, True))
+            stack.extend((args[i], False) for i in node._needs
+                         if type(args[i]) is Node and args[i] not in seen)
+    return keep
+
+
+def _sweep(root, g, retain, create_graph, keep=None):
+    """Run every VJP from ``root`` down; return {leaf: (gradient, owned)}. With ``keep``
+    (``_toward``), only the inputs it lists of the nodes it lists.
 
     A gradient is "owned" when no one else holds the array (it came fresh from a
     kernel, see _fresh), so later contributions may be added into it in place.
@@ -529,7 +560,7 @@ def _sweep(root, g, retain, create_graph):
             # In a chain each node reaches one new parent while nothing else waits:
             # that parent is next, and the heap is skipped.
             fresh = None
-            for i in node._needs:
+            for i in node._needs if keep is None else keep.get(node, ()):
                 parent = args[i]
                 leaf = type(parent) is not Node
                 held = leaves.get(parent) if leaf else pending.get(parent)

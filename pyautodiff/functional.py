@@ -45,7 +45,7 @@ import warnings
 
 import numpy as np
 
-from .engine import Node, enable_grad, is_grad_enabled
+from .engine import Node, backward, enable_grad, is_grad_enabled
 from .ops.shape import copy, stack
 from .tensor import Tensor
 
@@ -277,7 +277,9 @@ class _Pass:
         if out.requires_grad:
             # retain_graph: the graph may be the caller's too (closure-held results), and
             # a Jacobian runs through it once per output element.
-            out.backward(seed, retain_graph=True, create_graph=create)
+            # (only toward our leaves: the rest of the graph, the caller's or an
+            # enclosing transform's, is not run)
+            backward(out, seed, True, create, inputs=self.leaves)
         grads = []
         for leaf in self.leaves:
             g = leaf.grad
