@@ -26,12 +26,11 @@ Hessian of ``h`` is ``diag(s) W + W^T diag(s) - 2 W^T diag(x t s) W``. Before ti
 variant's result is checked once against these, evaluated in float64: rtol 1e-10 with an
 absolute floor of rtol times the reference's largest element.
 
-Measured here (2 cores shared with other jobs, numpy 2, torch 2.13 CPU), as minima of
-``timeit`` repeats (which the other jobs' load disturbs least), alike on both backends:
-jvp / vjp 3.0x to 3.8x; jacfwd / jacrev 2.0x to 2.4x; forward- / reverse-over-reverse
-Hessian 1.65x to 2.2x, so ``ad.hessian`` is reverse over reverse. The medians of two short
-runs of this file (``--benchmark-max-time=0.3``) scattered more: 2.0x to 3.4x, 1.5x to
-1.8x, 1.0x to 1.5x. torch.func for comparison: jvp / vjp 1.0x to 1.3x, jacfwd / jacrev 1.0x.
+Measured here (2 cores, numpy 2, torch 2.13 CPU), medians of one run of
+``benchmarks/report.py -- -k transforms``, alike on both backends: jvp / vjp 2.9x; jacfwd /
+jacrev 1.4x; forward- / reverse-over-reverse Hessian 1.3x, so ``ad.hessian`` is reverse over
+reverse. (Before backward passes ran only toward the transform's own leaves: 3.3x, 2.0x and
+2.6x.)
 
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
           python -m pytest benchmarks/test_transforms.py --benchmark-only
