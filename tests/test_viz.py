@@ -292,3 +292,15 @@ def test_to_dot_binary_labels_are_the_partial_derivatives(name):
         for expr in formulas(label):
             value = float(expr.subs({V2: fn(V0, V1)}).subs({V0: a, V1: b}))
             assert value == pytest.approx(expected, rel=1e-12), (label, str(expr))
+
+
+def test_every_elementwise_op_has_a_derivative_label():
+    # The labels of the backward graph's edges: an elementwise op without one would show a
+    # bare "dv/dx". (The *_grad ops are the recorded backward's own, labelled by _VJP.)
+    from pyautodiff import viz
+    from pyautodiff.ops import REGISTRY
+
+    missing = [name for name, op in REGISTRY.items()
+               if op.forward.__module__ == "pyautodiff.ops.elementwise"
+               and not name.endswith("_grad") and name not in viz._ELEMENTWISE]
+    assert missing == []
