@@ -220,9 +220,15 @@ def fold(prog, spec, arrays):
             m = lambda r: consts.get(r, r) if _is_slot(r) else r  # noqa: E731
             ins = ("call", f, tuple(r if i == at else m(r) for i, r in enumerate(refs)),
                    {n: m(r) for n, r in krefs.items()} if krefs else krefs, o)
-        kept.update(_reads(ins))
         out.append(ins)
-    return [ins for ins in out if _defines(ins) not in consts or _defines(ins) in kept], spec
+    new = []
+    for ins in reversed(out):  # (a constant nothing reads any more is dropped)
+        k = _defines(ins)
+        if k not in consts or k in kept:
+            kept.update(_reads(ins))
+            new.append(ins)
+    new.reverse()
+    return new, spec
 
 
 def _key(v):
