@@ -107,7 +107,7 @@ def _rename(ins, new):
     """``ins`` with every slot it reads mapped through ``new`` (a dict)."""
     if not new:
         return ins
-    m = lambda r: new.get(r, r) if _is_slot(r) else r  # noqa: E731
+    m = lambda r: new.get(r, r) if _is_slot(r) else r
     kind = ins[0]
     if kind == "call":
         _, f, refs, krefs, o = ins
@@ -217,7 +217,7 @@ def fold(prog, spec, arrays):
         if ins[0] == "call" and (ins[1] in facts.pure or ins[1] in facts.writes):
             _, f, refs, krefs, o = ins
             at = facts.writes.get(f)  # (the operand an in-place kernel writes stays)
-            m = lambda r: consts.get(r, r) if _is_slot(r) else r  # noqa: E731
+            m = lambda r: consts.get(r, r) if _is_slot(r) else r
             ins = ("call", f, tuple(r if i == at else m(r) for i, r in enumerate(refs)),
                    {n: m(r) for n, r in krefs.items()} if krefs else krefs, o)
         out.append(ins)
@@ -303,9 +303,9 @@ def zero_skip(prog, spec, arrays):
     """Zero-skipping: ``x - (+0)`` and ``x + (-0)`` are ``x`` (bit for bit, NaNs too),
     ``acc(dst, -0)`` changes nothing: such calls are dropped."""
     facts = _Facts(prog)
-    add_f = {getattr(m, "add") for m in _backend_modules()}
-    sub_f = {getattr(m, "sub") for m in _backend_modules()}
-    acc_f = {getattr(m, "acc") for m in _backend_modules()}
+    add_f = {m.add for m in _backend_modules()}
+    sub_f = {m.sub for m in _backend_modules()}
+    acc_f = {m.acc for m in _backend_modules()}
     new, out = {}, []
     for ins in prog:
         ins = _rename(ins, new)

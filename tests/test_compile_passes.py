@@ -88,20 +88,24 @@ def test_each_pass_shortens_the_program_and_stays_bitwise(backend, dtype, name, 
     assert seen and all(after < before for before, after in seen), seen
 
 
+def _mse_step(model, opt):
+    def step(x, t):
+        opt.zero_grad()
+        loss = nn.mse_loss(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def test_all_passes_on_linear_and_mlp_steps(backend, rng, monkeypatch):
     seen = _counting(monkeypatch, compile_passes.PASSES)
     X, T = rng.standard_normal((50, 3)), rng.standard_normal((50, 1))
     for model in (nn.Linear(3, 1, seed=1),
                   nn.Sequential(nn.Linear(3, 8, seed=1), nn.Tanh(), nn.Linear(8, 1, seed=2))):
         opt = optim.Adam(model.parameters(), lr=0.01)
-
-        def step(x, t):
-            opt.zero_grad()
-            loss = nn.mse_loss(model(x), t)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _mse_step(model, opt)
         compiled = ad.compile(step)
         # the same model, trained eagerly on the same data from a copy of its state
         for _ in range(4):
