@@ -33,10 +33,11 @@ import warnings
 
 import numpy as np
 
-from . import backends, engine, memory, optim
+from . import backends, engine, memory, nn, optim
 from .backends import numpy_backend
 from .backends.kernels import KERNELS
 from .engine import is_grad_enabled
+from .ops import compare, elementwise
 from .tensor import Tensor
 
 _ndarray = np.ndarray
@@ -45,6 +46,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # (``pyautodiff.tensor`` the attribute is the function ``ad.tensor``)
 _tensor_module = sys.modules[Tensor.__module__]
 CACHE_SIZE = 8  # signatures kept per compiled function
+# Pure array functions that library code calls outside the backend (a VJP's mask, a
+# loss converting a numpy target): (module, name, function), recorded as program steps.
+STEPS = ((elementwise, "_share", elementwise._share), (compare, "sign", compare.sign),
+         (nn, "as_array", nn.as_array))
 
 
 def _where():
@@ -276,6 +281,35 @@ def _recording_update(rec, opt, real):
         return real(i, x, g, state, c)
 
     return update
+
+
+def _recording_step(rec, name, real):
+    """Function ``real`` of ``STEPS`` while recording: a call on arrays is a program step."""
+
+    def step(*args, **kw):
+        if threading.get_ident() != rec.thread or any(isinstance(a, Tensor) for a in args):
+            return real(*args, **kw)
+        n = len(rec.prog)
+        out = rec.kernel(name, real, args, kw)
+        if any(out is a for a in args):
+            del rec.prog[n:]  # (an input returned as it is: nothing to replay)
+        return out
+
+    return step
+
+
+def _recording_fit(rec, real):
+    """``engine._fit`` while recording: its cast of a gradient to its input's dtype (a
+    float64 mask times a float32 gradient) becomes a program step."""
+
+    def fit(K, gi, shape, dtype, op, i):
+        if (threading.get_ident() != rec.thread or type(gi) is not _ndarray
+                or gi.dtype == dtype):
+            return real(K, gi, shape, dtype, op, i)
+        gi = real(K, gi, shape, gi.dtype, op, i)
+        return rec.kernel("astype", _ndarray.astype, (gi, dtype), {})
+
+    return fit
 
 
 def _reading(name, real, rec, known):
@@ -654,6 +688,8 @@ class Compiled:
         if failure is not None:
             self._fallback(key, failure)
             return out
+        from .compile_passes import optimize  # (it imports this module)
+        rec.prog, spec = optimize(rec.prog, spec, rec.keep)
         prog = _Program(rec, arg_slots, entry_grads, spec, tensors)
         prog.arg_index = arg_index
         self._cache[key] = prog
@@ -669,6 +705,7 @@ class Compiled:
         saved_own = own.get("active", _MISSING)
         saved_common, saved_small = backends.common, engine._small
         saved_backward = _tensor_module.backward
+        saved_fit = engine._fit
         saved_writing = memory.writing
         saved_reads = {n: Tensor.__dict__[n] for n in _READS + ("data",) if n in Tensor.__dict__}
         patched = []
@@ -686,11 +723,14 @@ class Compiled:
             backends.common = None
             engine._small = _Proxy(numpy_backend, rec)
             _tensor_module.backward = _backward(rec, saved_backward)
+            engine._fit = _recording_fit(rec, saved_fit)
             memory.writing = writing
             for n in _READS:
                 if n in saved_reads:
                     setattr(Tensor, n, _reading(n, saved_reads[n], rec, known))
             Tensor.data = property(_reading("data", saved_reads["data"].fget, rec, known), saved_reads["data"].fset)
+            for mod, name, f in STEPS:
+                setattr(mod, name, _recording_step(rec, name, f))
             for o in opts:
                 o._update = _recording_update(rec, o, type(o)._update.__get__(o))
                 patched.append(o)
@@ -699,10 +739,13 @@ class Compiled:
         finally:
             for o in patched:
                 o.__dict__.pop("_update", None)
+            for mod, name, f in STEPS:
+                setattr(mod, name, f)
             for n, v in saved_reads.items():
                 setattr(Tensor, n, v)
             memory.writing = saved_writing
             _tensor_module.backward = saved_backward
+            engine._fit = saved_fit
             engine._small = saved_small
             if saved_own is _MISSING:
                 own.pop("active", None)
