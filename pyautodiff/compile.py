@@ -24,6 +24,7 @@ Never a stale answer:
   a Python number computed from data) falls back to eager with a warning.
 """
 
+import builtins
 import functools
 import inspect
 import os
@@ -308,21 +309,37 @@ _READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__
 # ----- the program --------------------------------------------------------------------------
 
 class _Program:
-    """A recorded call: run ``prog`` over the slots; returns the outputs."""
+    """A recorded call: run ``prog`` over the slots; returns the outputs.
+
+    The first run lowers ``prog`` (after any pass rewrote it) into one generated Python
+    function (``_lower``); an instruction it cannot lower keeps the whole program on the
+    interpreter, ``_interpret``."""
 
     def __init__(self, rec, arg_slots, entry_grads, out_spec, tensors):
         self.prog = rec.prog
         self.nslots = rec.nslots
-        self.arg_slots = arg_slots  # [(slot, getter of the argument's array)]
+        self.arg_slots = arg_slots  # [(slot, index of the argument in flat)]
         self.entry_grads = entry_grads  # [(slot, tensor)]: .grad at entry, read live
         self.live = [(k, a) for k, a in rec.live]  # captured arrays, read live
         self.out_spec = out_spec
         self.tensors = tensors
         self.verified = False
         self.inputs = None
+        # each slot's recorded array, as a template for the buffers of the lowering
+        self.meta = ([(a.shape, a.dtype, a.strides, a.flags.c_contiguous) for a in rec.keep]
+                     if len(rec.keep) == rec.nslots else None)
+        self.fast = None  # the lowered program, or False: interpret
 
-    def run(self, flat, arrays):
+    def run(self, flat):
+        if self.fast is None:
+            self.fast = _lower(self, flat) or False
+        if self.fast:
+            return self.fast(flat)
+        return self._interpret(flat)
+
+    def _interpret(self, flat):
         vals = [None] * self.nslots
+        arrays = [_array_of(flat[i]) for _, i in self.arg_slots]
         if self.inputs is None:  # the arguments' buffers: allocated once, copied into
             self.inputs = [np.empty_like(a, order="C") for a in arrays]
         for (k, _), buf, a in zip(self.arg_slots, self.inputs, arrays):
@@ -365,6 +382,177 @@ class _Program:
                 with memory.writing(x, f"{type(opt).__name__}.step: parameter {i}"):
                     opt._update(i, x, vals[g], opt.state[i], optim._c_backend())
         return _build(self.out_spec, vals)
+
+
+# ----- lowering: the program as one generated function -----------------------------------------
+
+def _ufunc_of(f, args, kw):
+    """The numpy ufunc a kernel call amounts to, given its recorded operands, or None.
+
+    A backend's kernel is the ufunc itself (the numpy backend), or a C kernel that hands
+    operands too small for C (and for its buffer pool) to the numpy kernel of its name."""
+    if kw:
+        return None
+    if type(f) is np.ufunc:
+        return f if f.nout == 1 else None
+    name = getattr(f, "__name__", None)
+    c = sys.modules.get(__package__ + ".backends.c_backend")
+    if c is None or getattr(c, name, None) is not f or name not in c._BINARY_KERNELS + (
+            "exp", "sqrt", "neg", "abs", "square", "log", "log1p", "expm1", "sin", "cos",
+            "tanh"):
+        return None
+    small = all(a.size < c.THRESHOLD and a.nbytes < c.POOL_MIN
+                for a in args if type(a) is _ndarray)
+    u = getattr(numpy_backend, name)
+    return u if small and type(u) is np.ufunc and u.nout == 1 else None
+
+
+def _reduce_of(f, args, kw):
+    """``(x, axis, keepdims)`` if a kernel call is numpy's float sum, else None."""
+    c = sys.modules.get(__package__ + ".backends.c_backend")
+    if f is not numpy_backend.sum and not (c is not None and f is c.sum):
+        return None
+    try:
+        b = _SUM_SIG.bind(*args, **(kw or {}))
+    except TypeError:
+        return None
+    x, axis, keepdims = (b.arguments.get(n, d) for n, d in (("x", None), ("axis", None),
+                                                           ("keepdims", False)))
+    if (type(x) is not _ndarray or x.dtype not in _FLOATS or not isinstance(keepdims, bool)
+            or (f is not numpy_backend.sum and x.size >= c.CHEAP * c.THRESHOLD)):
+        return None
+    return x, axis, keepdims
+
+
+_SUM_SIG = inspect.signature(numpy_backend.sum)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _lower(prog, flat):
+    """``prog`` as one generated function ``run(flat)``, or None if an instruction is not
+    one this knows.
+
+    Arguments are copied into buffers allocated here; a kernel that is a numpy ufunc (or
+    numpy's sum) on operands whose buffers are fixed (arguments, captured arrays, other
+    such results and views of them) writes into a buffer of its own allocated here, and
+    views of fixed buffers are made here, once. Everything that leaves the program is a
+    copy: returned values, each ``.grad`` (``copy`` instructions, or a copy made here).
+    """
+    if prog.meta is None:
+        return None
+    ns = {"_copyto": np.copyto, "_array": np.array, "_asarray": np.asarray, "_make": _make,
+          "_ndarray": _ndarray, "_view": _view, "_memory": memory, "_optim": optim,
+          "_Diverged": RuntimeError}
+    lines = []
+    fixed = {}  # slot -> its array, the same at every call
+    consts = [0]
+
+    def const(v):
+        name = f"c{consts[0]}"
+        consts[0] += 1
+        ns[name] = v
+        return name
+
+    def operand(r):
+        if type(r) is _Slot:
+            return f"s{r}"
+        return const(r)
+
+    for k, i in prog.arg_slots:
+        shape, dtype, _, _ = prog.meta[k]
+        fixed[k] = ns[f"s{k}"] = np.empty(shape, dtype)
+        src = f"flat[{i}]._data" if isinstance(flat[i], Tensor) else f"flat[{i}]"
+        lines.append(f"_copyto(s{k}, {src})")
+    for k, t in prog.entry_grads:
+        lines.append(f"s{k} = {const(t)}._grad._data")
+    for k, a in prog.live:
+        fixed[k] = ns[f"s{k}"] = a
+    for ins in prog.prog:
+        kind = ins[0]
+        if kind == "call":
+            _, f, refs, krefs, o = ins
+            ready = all(type(r) is not _Slot or r in fixed
+                        for r in refs + tuple((krefs or {}).values()))
+            if ready and type(o) is _Slot and o not in fixed and prog.meta[o][3]:
+                args = [fixed[r] if type(r) is _Slot else r for r in refs]
+                kw = {n: fixed[r] if type(r) is _Slot else r for n, r in (krefs or {}).items()}
+                shape, dtype, strides, _ = prog.meta[o]
+                buf = np.empty(shape, dtype)
+                u, red = _ufunc_of(f, args, kw), None
+                if u is None:
+                    red = _reduce_of(f, args, kw)
+                same = all(a.dtype == dtype for a in args if type(a) is _ndarray) and all(
+                    type(a) in (_ndarray, float, int) for a in args)
+                if buf.strides == strides and u is not None and same:
+                    fixed[o] = ns[f"s{o}"] = buf
+                    lines.append(f"{const(u)}({', '.join(map(operand, refs))}, out=s{o})")
+                    continue
+                if buf.strides == strides and red is not None and red[0].dtype == dtype:
+                    x, axis, keepdims = red
+                    fixed[o] = ns[f"s{o}"] = buf
+                    lines.append(f"{const(np.add.reduce)}(s{refs[0]}, {const(axis)}, None, "
+                                 f"s{o}, {keepdims})")
+                    continue
+            call = f"{const(f)}({', '.join(map(operand, refs))}"
+            if krefs:
+                call += "".join(f", {n}={operand(r)}" for n, r in krefs.items())
+            call += ")"
+            if type(o) is _Slot:
+                lines.append(f"s{o} = {call}")
+                lines.append(f"if type(s{o}) is not _ndarray: s{o} = _asarray(s{o})")
+                fixed.pop(o, None)
+            else:
+                lines.append(f"if {call} != {const(o)}: raise _Diverged("
+                             f"'compile: replay diverged at {getattr(f, '__name__', f)}')")
+        elif kind == "view":
+            _, v, b, off, shape, strides, dtype = ins
+            if b in fixed:
+                view = _view(fixed[b], off, shape, strides, dtype)
+                if view is None:
+                    return None
+                fixed[v] = ns[f"s{v}"] = view
+            else:
+                lines.append(f"s{v} = _view(s{b}, {off}, {const(shape)}, {const(strides)}, "
+                             f"{const(dtype)})")
+        elif kind == "ones":
+            fixed[ins[1]] = ns[f"s{ins[1]}"] = np.empty(ins[2], ins[3])
+            lines.append(f"s{ins[1]}.fill(1)")  # (an acc may write into it: filled each call)
+        elif kind == "copy":
+            lines.append(f"s{ins[1]} = _array(s{ins[2]})")
+            fixed.pop(ins[1], None)
+        elif kind in ("grad", "grad_arg"):
+            who = const(ins[1]) if kind == "grad" else f"flat[{ins[1]}]"
+            g = f"_array(s{ins[2]})" if ins[2] in fixed else f"s{ins[2]}"  # never a buffer
+            lines.append(f"{who}._grad = _make({g})")
+        elif kind == "none":
+            lines.append(f"{const(ins[1])}._grad = None")
+        elif kind == "update":
+            _, opt, i, g = ins
+            o = const(opt)
+            lines += [f"x = {o}.params[{i}]._data",
+                      f"with _memory.writing(x, {const(f'{type(opt).__name__}.step: parameter {i}')}):",
+                      f"    {o}._update({i}, x, s{g}, {o}.state[{i}], _optim._c_backend())"]
+        else:
+            return None
+    lines.append(f"return {_build_source(prog.out_spec, const)}")
+    src = "def run(flat):\n" + "".join(f"    {line}\n" for line in lines)
+    # (``builtins``: this module's ``compile`` is ``ad.compile``)
+    exec(builtins.compile(src, "<ad.compile program>", "exec"), ns)
+    return ns["run"]
+
+
+def _build_source(spec, const):
+    """An expression building the outputs from ``spec`` (as ``_build`` does)."""
+    kind = spec[0]
+    if kind == "tensor":
+        return f"_make(_array(s{spec[1]}))"
+    if kind == "array":
+        return f"_array(s{spec[1]})"
+    if kind == "const":
+        return const(spec[1])
+    if kind == "seq":
+        return f"{const(spec[1])}(({''.join(_build_source(s, const) + ', ' for s in spec[2])}))"
+    return "{" + ", ".join(f"{const(k)}: {_build_source(s, const)}" for k, s in spec[1]) + "}"
 
 
 def _build(spec, vals):
@@ -573,17 +761,16 @@ class Compiled:
         if type(prog) is str:
             self._eager += 1
             return self.fn(*args, **kwargs)
-        arrays = [_array_of(flat[i]) for i in prog.arg_index]
         if not prog.verified:
-            return self._verify(key, prog, captured, flat, arrays, args, kwargs)
+            return self._verify(key, prog, captured, flat, args, kwargs)
         self._replays += 1
-        return prog.run(flat, arrays)
+        return prog.run(flat)
 
-    def _verify(self, key, prog, captured, flat, arrays, args, kwargs):
+    def _verify(self, key, prog, captured, flat, args, kwargs):
         tensors, opts, _ = captured
         before = _state(tensors, opts)
         try:
-            replayed = prog.run(flat, arrays)
+            replayed = prog.run(flat)
         except Exception as e:  # noqa: BLE001  (any failure of a replay means: eager)
             replayed, why = None, f"the replay failed ({type(e).__name__}: {e})"
         else:
@@ -618,13 +805,12 @@ class Compiled:
         self._records += 1
         rec = _Recorder()
         rec.fn_name = getattr(self.fn, "__qualname__", "the function")
-        arg_index, arg_slots = [], []
+        arg_slots = []
         for i, a in enumerate(flat):
             arr = _array_of(a)
             if arr is not None and id(arr) not in rec.slot:
                 if not arr.flags.c_contiguous:
                     rec.fail(f"argument {i} is not C-contiguous (not replayed yet)")
-                arg_index.append(i)
                 arg_slots.append((rec.new(arr), i))
         rec.live = []
         rec.grads = {}  # id(tensor) -> the array backward gave its .grad
@@ -655,7 +841,6 @@ class Compiled:
             self._fallback(key, failure)
             return out
         prog = _Program(rec, arg_slots, entry_grads, spec, tensors)
-        prog.arg_index = arg_index
         self._cache[key] = prog
         return out
 
