@@ -27,10 +27,12 @@ Never a stale answer:
 import builtins
 import functools
 import inspect
+import operator
 import os
 import sys
 import threading
 import warnings
+from itertools import chain
 
 import numpy as np
 
@@ -64,27 +66,40 @@ class _Slot(int):
 
 # ----- what fn captures ------------------------------------------------------------------
 
-def _captured(fn):
-    """The tensors, optimizers and arrays ``fn`` reaches through its closure, defaults,
-    bound ``self`` and the globals its code names (into modules, optimizers, lists,
-    tuples and dicts)."""
-    roots = []
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        names, stack = set(), [code]
-        while stack:
-            c = stack.pop()
-            names.update(c.co_names)
-            stack.extend(k for k in c.co_consts if inspect.iscode(k))
-        g = fn.__globals__
-        roots += [g[n] for n in names if n in g]
-        roots += [c.cell_contents for c in (fn.__closure__ or ()) if _filled(c)]
-        roots += list(fn.__defaults__ or ())
-    if hasattr(fn, "__self__"):
-        roots.append(fn.__self__)
+def _roots(fn, names):
+    """The objects ``fn`` starts from: its code and defaults, the globals its code names,
+    its closure's contents and its bound ``self``."""
+    g = getattr(fn, "__globals__", None) or {}
+    roots = [getattr(fn, "__code__", None), getattr(fn, "__defaults__", None)]
+    roots += map(g.get, names)
+    roots += [c.cell_contents if _filled(c) else _EMPTY for c in (
+        getattr(fn, "__closure__", None) or ())]
+    roots += list(getattr(fn, "__defaults__", None) or ())
+    roots.append(getattr(fn, "__self__", None))
+    return roots
+
+
+_EMPTY = object()
+
+
+def _names(fn):
+    names, code = set(), getattr(fn, "__code__", None)
+    stack = [code] if code is not None else []
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if inspect.iscode(k))
+    return sorted(names)
+
+
+def _captured(fn, names):
+    """The tensors, optimizers and arrays ``fn`` reaches from ``_roots`` (into modules,
+    optimizers, lists, tuples and dicts), and what the walk depended on: the containers
+    it looked into, as live views of their contents (see ``_Captures``)."""
     from .nn import Module
     tensors, opts, arrays, seen = {}, {}, {}, set()
-    stack = [(r, 0) for r in roots]
+    mods, views = [], []
+    stack = [(r, 0) for r in _roots(fn, names)]
     while stack:
         v, depth = stack.pop()
         if id(v) in seen or depth > 6:
@@ -94,16 +109,57 @@ def _captured(fn):
             tensors[id(v)] = v
         elif isinstance(v, optim.Optimizer):
             opts[id(v)] = v
+            views.append(v.params)
             stack += [(p, depth + 1) for p in v.params]
         elif isinstance(v, Module):
+            mods.append(v)
+            views.append(vars(v).values())
             stack += [(x, depth + 1) for x in vars(v).values()]
         elif type(v) is _ndarray:
             arrays[id(v)] = v
         elif isinstance(v, (list, tuple)):
+            views.append(v)
             stack += [(x, depth + 1) for x in v]
         elif isinstance(v, dict):
+            views.append(v.values())
             stack += [(x, depth + 1) for x in v.values()]
-    return list(tensors.values()), list(opts.values()), list(arrays.values())
+    return (list(tensors.values()), list(opts.values()), list(arrays.values())), (
+        mods, views)
+
+
+class _Captures:
+    """``_captured(fn)``, walked again only when what the last walk looked at changed.
+
+    The walk's result is a function of the identities of its roots and of the contents
+    of every container it looked into (a module's attributes, an optimizer's ``params``,
+    lists, tuples, dicts): those identities are compared with the last walk's on every
+    call (the objects are kept alive, so an identity cannot be reused), and any change
+    walks again."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.names = None
+        self.result = None
+        self.kept = None
+
+    def _now(self):
+        mods, views = self.deps
+        return list(chain(_roots(self.fn, self.names), map(vars, mods),
+                          map(_params_of, self.result[1]), chain.from_iterable(views)))
+
+    def get(self):
+        if self.kept is not None and list(map(id, self._now())) == self.ids:
+            return self.result
+        code = getattr(self.fn, "__code__", None)
+        if self.names is None or self.code is not code:
+            self.names, self.code = _names(self.fn), code
+        self.result, self.deps = _captured(self.fn, self.names)
+        self.kept = self._now()
+        self.ids = list(map(id, self.kept))
+        return self.result
+
+
+_params_of = operator.attrgetter("params")
 
 
 def _filled(cell):
@@ -717,6 +773,12 @@ class Compiled:
         self.fn = fn
         functools.update_wrapper(self, fn)
         self._sig = inspect.signature(fn)
+        self._captures = _Captures(fn)
+        # how many positional arguments a call can pass as they are (no binding needed)
+        ps = list(self._sig.parameters.values())
+        self._var = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in ps)
+        self._plain = len(ps) if all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                                     for p in ps) else -1
         self._cache = {}  # key -> _Program, or a str: why that signature runs eagerly
         self._records = self._replays = self._eager = 0
 
@@ -730,7 +792,7 @@ class Compiled:
         self._cache.clear()
 
     def _key(self, bound):
-        tensors, opts, arrays = _captured(self.fn)
+        tensors, opts, arrays = self._captures.get()
         parts = []
         for a in bound:
             if isinstance(a, Tensor):
@@ -748,12 +810,14 @@ class Compiled:
             tensors, opts, arrays)
 
     def __call__(self, *args, **kwargs):
-        bound = self._sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        flat = list(bound.arguments.values())
-        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in self._sig.parameters.values()):
-            flat = _flatten(flat)
+        if kwargs or len(args) != self._plain:
+            bound = self._sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            flat = list(bound.arguments.values())
+            if self._var:
+                flat = _flatten(flat)
+        else:  # (every parameter given by position: bind would give args as they are)
+            flat = args
         key, captured = self._key(flat)
         prog = self._cache.get(key)
         if prog is None:
