@@ -463,6 +463,32 @@ def _ufunc_of(f, args, kw):
     return u if small and type(u) is np.ufunc and u.nout == 1 else None
 
 
+# numpy_backend's fused backward formulas as steps into a buffer ``t`` shaped like their
+# second operand, the last one into the result: the same operations in the same order.
+_GRAD_STEPS = {
+    "square_grad": ((np.add, "x", "x"), (np.multiply, "g", "t")),  # g * (x + x)
+    "tanh_grad": ((np.multiply, "x", "x"), (np.subtract, 1, "t"),
+                  (np.multiply, "g", "t")),  # g * (1 - out * out)
+    "sigmoid_grad": ((np.subtract, 1, "x"), (np.multiply, "x", "t"),
+                     (np.multiply, "g", "t")),  # g * (out * (1 - out))
+    "relu_grad": ((np.greater, "x", 0), (np.multiply, "g", "t")),  # g * (x > 0)
+}
+
+
+def _grad_of(f, args, kw):
+    """The steps of ``_GRAD_STEPS`` a kernel call amounts to, or None."""
+    name = getattr(f, "__name__", None)
+    if kw or name not in _GRAD_STEPS or len(args) != 2 or not all(
+            type(a) is _ndarray and a.dtype in _FLOATS for a in args):
+        return None
+    c = sys.modules.get(__package__ + ".backends.c_backend")
+    if f is not getattr(numpy_backend, name) and not (
+            c is not None and f is getattr(c, name) and all(
+                a.size < c.THRESHOLD and a.nbytes < c.POOL_MIN for a in args)):
+        return None
+    return _GRAD_STEPS[name]
+
+
 def _reduce_of(f, args, kw):
     """``(x, axis, keepdims)`` if a kernel call is numpy's float sum, else None."""
     c = sys.modules.get(__package__ + ".backends.c_backend")
@@ -542,6 +568,18 @@ def _lower(prog, flat):
                 if buf.strides == strides and u is not None and same:
                     fixed[o] = ns[f"s{o}"] = buf
                     lines.append(f"{const(u)}({', '.join(map(operand, refs))}, out=s{o})")
+                    continue
+                steps = _grad_of(f, args, kw) if u is None and red is None else None
+                if buf.strides == strides and steps is not None and args[0].dtype == dtype:
+                    x = args[1]
+                    t = f"s{o}" if steps[0][0] is not np.greater and x.shape == shape else (
+                        const(np.empty(x.shape, bool if steps[0][0] is np.greater else x.dtype)))
+                    names = {"g": f"s{refs[0]}", "x": f"s{refs[1]}", "t": t}
+                    for j, (u, a, b) in enumerate(steps):
+                        dst = f"s{o}" if j == len(steps) - 1 else t
+                        lines.append(f"{const(u)}({names.get(a, a)}, {names.get(b, b)}, "
+                                     f"out={dst})")
+                    fixed[o] = ns[f"s{o}"] = buf
                     continue
                 if buf.strides == strides and red is not None and red[0].dtype == dtype:
                     x, axis, keepdims = red
