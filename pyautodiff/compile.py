@@ -622,9 +622,9 @@ def _lower(prog, flat):
             lines.append(f"{const(ins[1])}._grad = None")
         elif kind == "update":
             _, opt, i, g = ins
-            o = const(opt)
+            o, what = const(opt), const(f"{type(opt).__name__}.step: parameter {i}")
             lines += [f"x = {o}.params[{i}]._data",
-                      f"with _memory.writing(x, {const(f'{type(opt).__name__}.step: parameter {i}')}):",
+                      f"with _memory.writing(x, {what}):",
                       f"    {o}._update({i}, x, s{g}, {o}.state[{i}], _optim._c_backend())"]
         else:
             return None
