@@ -12,6 +12,7 @@ Variants, the row's columns (``VARIANTS``; a peer that is not importable is skip
 failed):
 
 - ``c``, ``numpy``: pyautodiff on its C backend and on its pure-Python path;
+- ``compiled``: the pyautodiff step under ``ad.compile`` (recorded before timing, replayed);
 - ``torch``: PyTorch (default threads), the same formula on ``torch.tensor`` leaves;
 - ``autograd``: HIPS autograd, ``value_and_grad`` of the formula on ``autograd.numpy``
   w.r.t. ``x``, ``a`` and ``b`` (it traces afresh on every call, as the others build afresh);
@@ -121,6 +122,28 @@ def make_pyautodiff(backend):
     return make
 
 
+def make_compiled(x0, a0, b0):
+    """The pyautodiff step under ``ad.compile``, on the default backend."""
+    x = ad.tensor(x0, requires_grad=True)
+    a = ad.tensor(a0, requires_grad=True)
+    b = ad.tensor(b0, requires_grad=True)
+
+    @ad.compile
+    def compiled():
+        x.grad = a.grad = b.grad = None
+        y = formula(ad, x, a, b)
+        y.backward()
+        return y
+
+    def step():
+        y = compiled()
+        return y.numpy(), x.grad.numpy(), a.grad.numpy(), b.grad.numpy()
+
+    for _ in range(2):  # record, check: the timed calls replay
+        step()
+    return step
+
+
 def make_torch(x0, a0, b0):
     torch = peer("torch")
     x = torch.tensor(x0, requires_grad=True)
@@ -190,6 +213,8 @@ def make_floor(x0, a0, b0):
 
 
 VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
+VARIANTS = {**dict(list(VARIANTS.items())[:2]), "compiled": make_compiled,
+            **dict(list(VARIANTS.items())[2:])}
 
 
 def _size(n, dtype):

@@ -11,6 +11,8 @@ each labelled with its column and ``ops=N_OPS`` (the report shows time per op):
 
 - ``c``, ``numpy`` (``test_overhead_pyautodiff``): pyautodiff on its C backend and on its
   pure-Python path;
+- ``compiled`` (``test_overhead_compiled``): the same step under ``ad.compile`` (default
+  backend), recorded before timing and replayed;
 - ``torch``, ``autograd``, ``mygrad`` (``test_overhead_peer``): PyTorch and MyGrad on their
   own tensors, ``.backward()``; HIPS autograd, ``grad`` of the chain on ``autograd.numpy``
   (it traces the function afresh on every call, as the others build their graph afresh);
@@ -138,6 +140,27 @@ def test_overhead_pyautodiff(benchmark, backend):
 
         grad = benchmark(step)
     assert grad.shape == X0.shape
+    record_us_per_op(benchmark)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_overhead_compiled(benchmark):
+    label(benchmark, "compiled", ops=N_OPS)
+    x = ad.tensor(X0.copy(), requires_grad=True)
+    c = ad.tensor(C0)
+    d = ad.tensor(D0)
+
+    @ad.compile
+    def step():
+        x.grad = None
+        out, _ = chain(ad, x, c, d)
+        out.sum().backward()
+        return x.grad
+
+    check(step().numpy())  # recorded; then checked against eager, then replayed
+    check(step().numpy())
+    grad = benchmark(step)
+    assert grad.shape == X0.shape and step.cache_info().eager == 0
     record_us_per_op(benchmark)
 
 

@@ -9,7 +9,8 @@ suits data in any units; the reported coefficients are converted back to the ori
 
 Training stops when the gradient norm falls below ``--tol`` (converged) or after ``--steps``
 steps. The report compares the fitted parameters with the closed-form least-squares solution
-(``numpy.linalg.lstsq``), prints R^2, and times a training step on both backends.
+(``numpy.linalg.lstsq``), prints R^2, and times a training step on both backends. Each step
+runs through ``ad.compile`` (recorded once, then replayed); ``--no-compile`` runs it eagerly.
 
 The helpers here (CSV loading with user-facing errors, standardization, the progress line, the
 least-squares reference) are shared with ``examples/linear_regression.py``.
@@ -448,7 +449,7 @@ def make_optimizer(name, params, lr, momentum=DEFAULT_MOMENTUM):
 
 
 def fit(data, optimizer="sgd", lr=None, momentum=DEFAULT_MOMENTUM, steps=DEFAULT_STEPS,
-        tol=DEFAULT_TOL, seed=0, progress=None):
+        tol=DEFAULT_TOL, seed=0, progress=None, compiled=True):
     """Train ``nn.Linear`` on standardized data until the gradient norm is at most ``tol``.
 
     Parameters
@@ -468,6 +469,9 @@ def fit(data, optimizer="sgd", lr=None, momentum=DEFAULT_MOMENTUM, steps=DEFAULT
         Seeds the layer's initial weights.
     progress : Progress, optional
         Shown every step.
+    compiled : bool
+        Run each step through ``ad.compile`` (the same numbers, bit for bit, faster);
+        False runs it eagerly.
 
     Returns
     -------
@@ -482,13 +486,22 @@ def fit(data, optimizer="sgd", lr=None, momentum=DEFAULT_MOMENTUM, steps=DEFAULT
     opt = make_optimizer(optimizer, params, lr, momentum)
     mse_scale = data.y_std**2  # the loss on standardized data times this is the MSE in y's units
 
+    def advance(update):
+        # The update of the previous step, then this step's loss and gradients: the loop
+        # reads them before it decides to take the update (compiled: one signature each).
+        if update:
+            opt.step()
+        opt.zero_grad()
+        loss = nn.mse_loss(model(Z), t)
+        loss.backward()
+        return loss
+
+    advance = ad.compile(advance) if compiled else advance
     losses = []
     status = "step limit"
     start = time.perf_counter()
     for step in range(steps + 1):
-        opt.zero_grad()
-        loss = nn.mse_loss(model(Z), t)
-        loss.backward()
+        loss = advance(step > 0)
         value = loss.item()
         grad_norm = math.sqrt(sum(float(np.vdot(p.grad.data, p.grad.data)) for p in params))
         losses.append(value * mse_scale)
@@ -503,7 +516,6 @@ def fit(data, optimizer="sgd", lr=None, momentum=DEFAULT_MOMENTUM, steps=DEFAULT
                             **{"|grad|": f"{grad_norm:.1e}"})
         if done:
             break
-        opt.step()
     seconds = time.perf_counter() - start
 
     coef, intercept = data.to_original(model.weight.data[0], model.bias.data[0])
@@ -511,8 +523,9 @@ def fit(data, optimizer="sgd", lr=None, momentum=DEFAULT_MOMENTUM, steps=DEFAULT
 
 
 def time_per_step(data, backends, optimizer="sgd", lr=None, momentum=DEFAULT_MOMENTUM,
-                  steps=TIMING_STEPS, repeats=TIMING_REPEATS):
-    """Seconds per training step (forward, backward, update) on each of ``backends``.
+                  steps=TIMING_STEPS, repeats=TIMING_REPEATS, compiled=True):
+    """Seconds per training step (forward, backward, update) on each of ``backends``
+    (compiled with ``ad.compile``, recording included, unless ``compiled`` is False).
 
     Returns a dict backend -> the fastest of ``repeats`` runs of ``steps`` steps: the fastest
     run is the one least disturbed by whatever else the machine is doing, and the backends take
@@ -523,7 +536,8 @@ def time_per_step(data, backends, optimizer="sgd", lr=None, momentum=DEFAULT_MOM
     for _ in range(repeats):
         for backend in backends:
             with ad.use_backend(backend):
-                result = fit(data, optimizer, lr, momentum, steps=steps, tol=0.0)
+                result = fit(data, optimizer, lr, momentum, steps=steps, tol=0.0,
+                             compiled=compiled)
             best[backend] = min(best[backend], result.seconds / (result.steps + 1))
     return best
 
@@ -584,16 +598,26 @@ def print_comparison(data, coef, intercept, stream=None):
 
 
 def print_timings(data, args, active):
-    """Time a training step on the active backend and on the other one, and print both."""
+    """Time a training step on the active backend and on the other one, compiled (unless
+    ``--no-compile``) and eagerly on the active backend, and print them on one line."""
     other = "numpy" if active == "c" else "c"
     backends = [active] if other == "c" and not ad.c_available() else [active, other]
-    per_step = time_per_step(data, backends, args.optimizer, args.lr, args.momentum)
+    compiled = not args.no_compile
+    per_step = time_per_step(data, backends, args.optimizer, args.lr, args.momentum,
+                             compiled=compiled)
     line = f"time per step: {format_seconds(per_step[active])} on {active} (active)"
     if other in per_step:
         ratio = per_step[other] / per_step[active]
         line += f", {format_seconds(per_step[other])} on {other} ({ratio:.2f}x the time)"
     else:
         line += "; the C core is not available (not built, or it did not load): no comparison"
+    if compiled:
+        eager = time_per_step(data, [active], args.optimizer, args.lr, args.momentum,
+                              compiled=False)[active]
+        line += (f"; compiled, against {format_seconds(eager)} eager on {active} "
+                 f"({eager / per_step[active]:.2f}x the time)")
+    else:
+        line += "; eager (--no-compile)"
     print(f"{line}  [best of {TIMING_REPEATS} runs of {TIMING_STEPS} steps each]")
 
 
@@ -641,6 +665,9 @@ def build_parser(prog="python -m pyautodiff", description=None):
     training.add_argument("--tol", type=_nonnegative_float, default=DEFAULT_TOL,
                           help="converged when the gradient norm (of the loss on standardized "
                                f"data) is at most this (default: {DEFAULT_TOL:g})")
+    training.add_argument("--no-compile", action="store_true",
+                          help="run each training step eagerly instead of through ad.compile "
+                               "(the same numbers, bit for bit; slower)")
     parser.add_argument("--backend", choices=("c", "numpy"), default=None,
                         help="pyautodiff backend: c (the compiled core) or numpy (pure "
                              "Python) (default: $PYAUTODIFF_BACKEND if set, else c when the C "
@@ -732,7 +759,7 @@ def run(argv=None):
           f"nn.Linear({p}, 1), mse_loss, {args.optimizer} ({settings}), standardized data, "
           f"{backend} backend")
     result = fit(std, args.optimizer, lr, args.momentum, args.steps, args.tol, args.seed,
-                 progress=Progress(args.steps))
+                 progress=Progress(args.steps), compiled=not args.no_compile)
     took = f"{result.steps} steps in {format_seconds(result.seconds)}"
     if result.status == "converged":
         print(f"converged: |grad| {result.grad_norm:.1e} <= tol {args.tol:g} after {took}")

@@ -24,12 +24,15 @@ Never a stale answer:
   a Python number computed from data) falls back to eager with a warning.
 """
 
+import builtins
 import functools
 import inspect
+import operator
 import os
 import sys
 import threading
 import warnings
+from itertools import chain
 
 import numpy as np
 
@@ -68,27 +71,40 @@ class _Slot(int):
 
 # ----- what fn captures ------------------------------------------------------------------
 
-def _captured(fn):
-    """The tensors, optimizers and arrays ``fn`` reaches through its closure, defaults,
-    bound ``self`` and the globals its code names (into modules, optimizers, lists,
-    tuples and dicts)."""
-    roots = []
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        names, stack = set(), [code]
-        while stack:
-            c = stack.pop()
-            names.update(c.co_names)
-            stack.extend(k for k in c.co_consts if inspect.iscode(k))
-        g = fn.__globals__
-        roots += [g[n] for n in names if n in g]
-        roots += [c.cell_contents for c in (fn.__closure__ or ()) if _filled(c)]
-        roots += list(fn.__defaults__ or ())
-    if hasattr(fn, "__self__"):
-        roots.append(fn.__self__)
+def _roots(fn, names):
+    """The objects ``fn`` starts from: its code and defaults, the globals its code names,
+    its closure's contents and its bound ``self``."""
+    g = getattr(fn, "__globals__", None) or {}
+    roots = [getattr(fn, "__code__", None), getattr(fn, "__defaults__", None)]
+    roots += map(g.get, names)
+    roots += [c.cell_contents if _filled(c) else _EMPTY for c in (
+        getattr(fn, "__closure__", None) or ())]
+    roots += list(getattr(fn, "__defaults__", None) or ())
+    roots.append(getattr(fn, "__self__", None))
+    return roots
+
+
+_EMPTY = object()
+
+
+def _names(fn):
+    names, code = set(), getattr(fn, "__code__", None)
+    stack = [code] if code is not None else []
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if inspect.iscode(k))
+    return sorted(names)
+
+
+def _captured(fn, names):
+    """The tensors, optimizers and arrays ``fn`` reaches from ``_roots`` (into modules,
+    optimizers, lists, tuples and dicts), and what the walk depended on: the containers
+    it looked into, as live views of their contents (see ``_Captures``)."""
     from .nn import Module
     tensors, opts, arrays, seen = {}, {}, {}, set()
-    stack = [(r, 0) for r in roots]
+    mods, views = [], []
+    stack = [(r, 0) for r in _roots(fn, names)]
     while stack:
         v, depth = stack.pop()
         if id(v) in seen or depth > 6:
@@ -98,16 +114,57 @@ def _captured(fn):
             tensors[id(v)] = v
         elif isinstance(v, optim.Optimizer):
             opts[id(v)] = v
+            views.append(v.params)
             stack += [(p, depth + 1) for p in v.params]
         elif isinstance(v, Module):
+            mods.append(v)
+            views.append(vars(v).values())
             stack += [(x, depth + 1) for x in vars(v).values()]
         elif type(v) is _ndarray:
             arrays[id(v)] = v
         elif isinstance(v, (list, tuple)):
+            views.append(v)
             stack += [(x, depth + 1) for x in v]
         elif isinstance(v, dict):
+            views.append(v.values())
             stack += [(x, depth + 1) for x in v.values()]
-    return list(tensors.values()), list(opts.values()), list(arrays.values())
+    return (list(tensors.values()), list(opts.values()), list(arrays.values())), (
+        mods, views)
+
+
+class _Captures:
+    """``_captured(fn)``, walked again only when what the last walk looked at changed.
+
+    The walk's result is a function of the identities of its roots and of the contents
+    of every container it looked into (a module's attributes, an optimizer's ``params``,
+    lists, tuples, dicts): those identities are compared with the last walk's on every
+    call (the objects are kept alive, so an identity cannot be reused), and any change
+    walks again."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.names = None
+        self.result = None
+        self.kept = None
+
+    def _now(self):
+        mods, views = self.deps
+        return list(chain(_roots(self.fn, self.names), map(vars, mods),
+                          map(_params_of, self.result[1]), chain.from_iterable(views)))
+
+    def get(self):
+        if self.kept is not None and list(map(id, self._now())) == self.ids:
+            return self.result
+        code = getattr(self.fn, "__code__", None)
+        if self.names is None or self.code is not code:
+            self.names, self.code = _names(self.fn), code
+        self.result, self.deps = _captured(self.fn, self.names)
+        self.kept = self._now()
+        self.ids = list(map(id, self.kept))
+        return self.result
+
+
+_params_of = operator.attrgetter("params")
 
 
 def _filled(cell):
@@ -342,21 +399,37 @@ _READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__
 # ----- the program --------------------------------------------------------------------------
 
 class _Program:
-    """A recorded call: run ``prog`` over the slots; returns the outputs."""
+    """A recorded call: run ``prog`` over the slots; returns the outputs.
+
+    The first run lowers ``prog`` (after any pass rewrote it) into one generated Python
+    function (``_lower``); an instruction it cannot lower keeps the whole program on the
+    interpreter, ``_interpret``."""
 
     def __init__(self, rec, arg_slots, entry_grads, out_spec, tensors):
         self.prog = rec.prog
         self.nslots = rec.nslots
-        self.arg_slots = arg_slots  # [(slot, getter of the argument's array)]
+        self.arg_slots = arg_slots  # [(slot, index of the argument in flat)]
         self.entry_grads = entry_grads  # [(slot, tensor)]: .grad at entry, read live
         self.live = [(k, a) for k, a in rec.live]  # captured arrays, read live
         self.out_spec = out_spec
         self.tensors = tensors
         self.verified = False
         self.inputs = None
+        # each slot's recorded array, as a template for the buffers of the lowering
+        self.meta = ([(a.shape, a.dtype, a.strides, a.flags.c_contiguous) for a in rec.keep]
+                     if len(rec.keep) == rec.nslots else None)
+        self.fast = None  # the lowered program, or False: interpret
 
-    def run(self, flat, arrays):
+    def run(self, flat):
+        if self.fast is None:
+            self.fast = _lower(self, flat) or False
+        if self.fast:
+            return self.fast(flat)
+        return self._interpret(flat)
+
+    def _interpret(self, flat):
         vals = [None] * self.nslots
+        arrays = [_array_of(flat[i]) for _, i in self.arg_slots]
         if self.inputs is None:  # the arguments' buffers: allocated once, copied into
             self.inputs = [np.empty_like(a, order="C") for a in arrays]
         for (k, _), buf, a in zip(self.arg_slots, self.inputs, arrays):
@@ -399,6 +472,215 @@ class _Program:
                 with memory.writing(x, f"{type(opt).__name__}.step: parameter {i}"):
                     opt._update(i, x, vals[g], opt.state[i], optim._c_backend())
         return _build(self.out_spec, vals)
+
+
+# ----- lowering: the program as one generated function -----------------------------------------
+
+def _ufunc_of(f, args, kw):
+    """The numpy ufunc a kernel call amounts to, given its recorded operands, or None.
+
+    A backend's kernel is the ufunc itself (the numpy backend), or a C kernel that hands
+    operands too small for C (and for its buffer pool) to the numpy kernel of its name."""
+    if kw:
+        return None
+    if type(f) is np.ufunc:
+        return f if f.nout == 1 else None
+    name = getattr(f, "__name__", None)
+    c = sys.modules.get(__package__ + ".backends.c_backend")
+    if c is None or getattr(c, name, None) is not f or name not in c._BINARY_KERNELS + (
+            "exp", "sqrt", "neg", "abs", "square", "log", "log1p", "expm1", "sin", "cos",
+            "tanh"):
+        return None
+    small = all(a.size < c.THRESHOLD and a.nbytes < c.POOL_MIN
+                for a in args if type(a) is _ndarray)
+    u = getattr(numpy_backend, name)
+    return u if small and type(u) is np.ufunc and u.nout == 1 else None
+
+
+# numpy_backend's fused backward formulas as steps into a buffer ``t`` shaped like their
+# second operand, the last one into the result: the same operations in the same order.
+_GRAD_STEPS = {
+    "square_grad": ((np.add, "x", "x"), (np.multiply, "g", "t")),  # g * (x + x)
+    "tanh_grad": ((np.multiply, "x", "x"), (np.subtract, 1, "t"),
+                  (np.multiply, "g", "t")),  # g * (1 - out * out)
+    "sigmoid_grad": ((np.subtract, 1, "x"), (np.multiply, "x", "t"),
+                     (np.multiply, "g", "t")),  # g * (out * (1 - out))
+    "relu_grad": ((np.greater, "x", 0), (np.multiply, "g", "t")),  # g * (x > 0)
+}
+
+
+def _grad_of(f, args, kw):
+    """The steps of ``_GRAD_STEPS`` a kernel call amounts to, or None."""
+    name = getattr(f, "__name__", None)
+    if kw or name not in _GRAD_STEPS or len(args) != 2 or not all(
+            type(a) is _ndarray and a.dtype in _FLOATS for a in args):
+        return None
+    c = sys.modules.get(__package__ + ".backends.c_backend")
+    if f is not getattr(numpy_backend, name) and not (
+            c is not None and f is getattr(c, name) and all(
+                a.size < c.THRESHOLD and a.nbytes < c.POOL_MIN for a in args)):
+        return None
+    return _GRAD_STEPS[name]
+
+
+def _reduce_of(f, args, kw):
+    """``(x, axis, keepdims)`` if a kernel call is numpy's float sum, else None."""
+    c = sys.modules.get(__package__ + ".backends.c_backend")
+    if f is not numpy_backend.sum and not (c is not None and f is c.sum):
+        return None
+    try:
+        b = _SUM_SIG.bind(*args, **(kw or {}))
+    except TypeError:
+        return None
+    x, axis, keepdims = (b.arguments.get(n, d) for n, d in (("x", None), ("axis", None),
+                                                           ("keepdims", False)))
+    if (type(x) is not _ndarray or x.dtype not in _FLOATS or not isinstance(keepdims, bool)
+            or (f is not numpy_backend.sum and x.size >= c.CHEAP * c.THRESHOLD)):
+        return None
+    return x, axis, keepdims
+
+
+_SUM_SIG = inspect.signature(numpy_backend.sum)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _lower(prog, flat):
+    """``prog`` as one generated function ``run(flat)``, or None if an instruction is not
+    one this knows.
+
+    Arguments are copied into buffers allocated here; a kernel that is a numpy ufunc (or
+    numpy's sum) on operands whose buffers are fixed (arguments, captured arrays, other
+    such results and views of them) writes into a buffer of its own allocated here, and
+    views of fixed buffers are made here, once. Everything that leaves the program is a
+    copy: returned values, each ``.grad`` (``copy`` instructions, or a copy made here).
+    """
+    if prog.meta is None:
+        return None
+    ns = {"_copyto": np.copyto, "_array": np.array, "_asarray": np.asarray, "_make": _make,
+          "_ndarray": _ndarray, "_view": _view, "_memory": memory, "_optim": optim,
+          "_Diverged": RuntimeError}
+    lines = []
+    fixed = {}  # slot -> its array, the same at every call
+    consts = [0]
+
+    def const(v):
+        name = f"c{consts[0]}"
+        consts[0] += 1
+        ns[name] = v
+        return name
+
+    def operand(r):
+        if type(r) is _Slot:
+            return f"s{r}"
+        return const(r)
+
+    for k, i in prog.arg_slots:
+        shape, dtype, _, _ = prog.meta[k]
+        fixed[k] = ns[f"s{k}"] = np.empty(shape, dtype)
+        src = f"flat[{i}]._data" if isinstance(flat[i], Tensor) else f"flat[{i}]"
+        lines.append(f"_copyto(s{k}, {src})")
+    for k, t in prog.entry_grads:
+        lines.append(f"s{k} = {const(t)}._grad._data")
+    for k, a in prog.live:
+        fixed[k] = ns[f"s{k}"] = a
+    for ins in prog.prog:
+        kind = ins[0]
+        if kind == "call":
+            _, f, refs, krefs, o = ins
+            ready = all(type(r) is not _Slot or r in fixed
+                        for r in refs + tuple((krefs or {}).values()))
+            if ready and type(o) is _Slot and o not in fixed and prog.meta[o][3]:
+                args = [fixed[r] if type(r) is _Slot else r for r in refs]
+                kw = {n: fixed[r] if type(r) is _Slot else r for n, r in (krefs or {}).items()}
+                shape, dtype, strides, _ = prog.meta[o]
+                buf = np.empty(shape, dtype)
+                u, red = _ufunc_of(f, args, kw), None
+                if u is None:
+                    red = _reduce_of(f, args, kw)
+                same = all(a.dtype == dtype for a in args if type(a) is _ndarray) and all(
+                    type(a) in (_ndarray, float, int) for a in args)
+                if buf.strides == strides and u is not None and same:
+                    fixed[o] = ns[f"s{o}"] = buf
+                    lines.append(f"{const(u)}({', '.join(map(operand, refs))}, out=s{o})")
+                    continue
+                steps = _grad_of(f, args, kw) if u is None and red is None else None
+                if buf.strides == strides and steps is not None and args[0].dtype == dtype:
+                    x = args[1]
+                    t = f"s{o}" if steps[0][0] is not np.greater and x.shape == shape else (
+                        const(np.empty(x.shape, bool if steps[0][0] is np.greater else x.dtype)))
+                    names = {"g": f"s{refs[0]}", "x": f"s{refs[1]}", "t": t}
+                    for j, (u, a, b) in enumerate(steps):
+                        dst = f"s{o}" if j == len(steps) - 1 else t
+                        lines.append(f"{const(u)}({names.get(a, a)}, {names.get(b, b)}, "
+                                     f"out={dst})")
+                    fixed[o] = ns[f"s{o}"] = buf
+                    continue
+                if buf.strides == strides and red is not None and red[0].dtype == dtype:
+                    x, axis, keepdims = red
+                    fixed[o] = ns[f"s{o}"] = buf
+                    lines.append(f"{const(np.add.reduce)}(s{refs[0]}, {const(axis)}, None, "
+                                 f"s{o}, {keepdims})")
+                    continue
+            call = f"{const(f)}({', '.join(map(operand, refs))}"
+            if krefs:
+                call += "".join(f", {n}={operand(r)}" for n, r in krefs.items())
+            call += ")"
+            if type(o) is _Slot:
+                lines.append(f"s{o} = {call}")
+                lines.append(f"if type(s{o}) is not _ndarray: s{o} = _asarray(s{o})")
+                fixed.pop(o, None)
+            else:
+                lines.append(f"if {call} != {const(o)}: raise _Diverged("
+                             f"'compile: replay diverged at {getattr(f, '__name__', f)}')")
+        elif kind == "view":
+            _, v, b, off, shape, strides, dtype = ins
+            if b in fixed:
+                view = _view(fixed[b], off, shape, strides, dtype)
+                if view is None:
+                    return None
+                fixed[v] = ns[f"s{v}"] = view
+            else:
+                lines.append(f"s{v} = _view(s{b}, {off}, {const(shape)}, {const(strides)}, "
+                             f"{const(dtype)})")
+        elif kind == "ones":
+            fixed[ins[1]] = ns[f"s{ins[1]}"] = np.empty(ins[2], ins[3])
+            lines.append(f"s{ins[1]}.fill(1)")  # (an acc may write into it: filled each call)
+        elif kind == "copy":
+            lines.append(f"s{ins[1]} = _array(s{ins[2]})")
+            fixed.pop(ins[1], None)
+        elif kind in ("grad", "grad_arg"):
+            who = const(ins[1]) if kind == "grad" else f"flat[{ins[1]}]"
+            g = f"_array(s{ins[2]})" if ins[2] in fixed else f"s{ins[2]}"  # never a buffer
+            lines.append(f"{who}._grad = _make({g})")
+        elif kind == "none":
+            lines.append(f"{const(ins[1])}._grad = None")
+        elif kind == "update":
+            _, opt, i, g = ins
+            o, what = const(opt), const(f"{type(opt).__name__}.step: parameter {i}")
+            lines += [f"x = {o}.params[{i}]._data",
+                      f"with _memory.writing(x, {what}):",
+                      f"    {o}._update({i}, x, s{g}, {o}.state[{i}], _optim._c_backend())"]
+        else:
+            return None
+    lines.append(f"return {_build_source(prog.out_spec, const)}")
+    src = "def run(flat):\n" + "".join(f"    {line}\n" for line in lines)
+    # (``builtins``: this module's ``compile`` is ``ad.compile``)
+    exec(builtins.compile(src, "<ad.compile program>", "exec"), ns)  # noqa: S102  (our source)
+    return ns["run"]
+
+
+def _build_source(spec, const):
+    """An expression building the outputs from ``spec`` (as ``_build`` does)."""
+    kind = spec[0]
+    if kind == "tensor":
+        return f"_make(_array(s{spec[1]}))"
+    if kind == "array":
+        return f"_array(s{spec[1]})"
+    if kind == "const":
+        return const(spec[1])
+    if kind == "seq":
+        return f"{const(spec[1])}(({''.join(_build_source(s, const) + ', ' for s in spec[2])}))"
+    return "{" + ", ".join(f"{const(k)}: {_build_source(s, const)}" for k, s in spec[1]) + "}"
 
 
 def _build(spec, vals):
@@ -563,6 +845,12 @@ class Compiled:
         self.fn = fn
         functools.update_wrapper(self, fn)
         self._sig = inspect.signature(fn)
+        self._captures = _Captures(fn)
+        # how many positional arguments a call can pass as they are (no binding needed)
+        ps = list(self._sig.parameters.values())
+        self._var = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in ps)
+        self._plain = len(ps) if all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                                     for p in ps) else -1
         self._cache = {}  # key -> _Program, or a str: why that signature runs eagerly
         self._records = self._replays = self._eager = 0
 
@@ -576,7 +864,7 @@ class Compiled:
         self._cache.clear()
 
     def _key(self, bound):
-        tensors, opts, arrays = _captured(self.fn)
+        tensors, opts, arrays = self._captures.get()
         parts = []
         for a in bound:
             if isinstance(a, Tensor):
@@ -594,12 +882,14 @@ class Compiled:
             tensors, opts, arrays)
 
     def __call__(self, *args, **kwargs):
-        bound = self._sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        flat = list(bound.arguments.values())
-        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in self._sig.parameters.values()):
-            flat = _flatten(flat)
+        if kwargs or len(args) != self._plain:
+            bound = self._sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            flat = list(bound.arguments.values())
+            if self._var:
+                flat = _flatten(flat)
+        else:  # (every parameter given by position: bind would give args as they are)
+            flat = args
         key, captured = self._key(flat)
         prog = self._cache.get(key)
         if prog is None:
@@ -607,17 +897,16 @@ class Compiled:
         if type(prog) is str:
             self._eager += 1
             return self.fn(*args, **kwargs)
-        arrays = [_array_of(flat[i]) for i in prog.arg_index]
         if not prog.verified:
-            return self._verify(key, prog, captured, flat, arrays, args, kwargs)
+            return self._verify(key, prog, captured, flat, args, kwargs)
         self._replays += 1
-        return prog.run(flat, arrays)
+        return prog.run(flat)
 
-    def _verify(self, key, prog, captured, flat, arrays, args, kwargs):
+    def _verify(self, key, prog, captured, flat, args, kwargs):
         tensors, opts, _ = captured
         before = _state(tensors, opts)
         try:
-            replayed = prog.run(flat, arrays)
+            replayed = prog.run(flat)
         except Exception as e:  # noqa: BLE001  (any failure of a replay means: eager)
             replayed, why = None, f"the replay failed ({type(e).__name__}: {e})"
         else:
@@ -652,13 +941,12 @@ class Compiled:
         self._records += 1
         rec = _Recorder()
         rec.fn_name = getattr(self.fn, "__qualname__", "the function")
-        arg_index, arg_slots = [], []
+        arg_slots = []
         for i, a in enumerate(flat):
             arr = _array_of(a)
             if arr is not None and id(arr) not in rec.slot:
                 if not arr.flags.c_contiguous:
                     rec.fail(f"argument {i} is not C-contiguous (not replayed yet)")
-                arg_index.append(i)
                 arg_slots.append((rec.new(arr), i))
         rec.live = []
         rec.grads = {}  # id(tensor) -> the array backward gave its .grad
@@ -691,7 +979,6 @@ class Compiled:
         from .compile_passes import optimize  # (it imports this module)
         rec.prog, spec = optimize(rec.prog, spec, rec.keep)
         prog = _Program(rec, arg_slots, entry_grads, spec, tensors)
-        prog.arg_index = arg_index
         self._cache[key] = prog
         return out
 

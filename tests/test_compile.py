@@ -290,3 +290,67 @@ def test_another_threads_eager_work_during_a_recording_is_its_own(backend):
         for x in (np.array([1.0, 1.0]), np.array([4.0, -2.0])):
             assert compiled(x).item() == float(w.numpy() @ x)
             np.testing.assert_array_equal(w.grad.numpy(), x)
+
+
+@pytest.mark.parametrize("n", [3, 70000])
+def test_compile_buffers_never_alias_what_a_call_returned(backend, n, rng):
+    # The replay writes kernel results into buffers it allocates once and reuses: what a
+    # call returned (values, .grad) must be copies, unchanged by later calls.
+    w = ad.tensor(rng.uniform(0.5, 1.5, n), requires_grad=True)
+
+    def fn(x):
+        w.grad = None
+        y = ad.tanh(x * w + 1.0)
+        loss = (y * y).sum()
+        loss.backward()
+        return loss, y
+
+    step = ad.compile(fn)
+    xs = [rng.standard_normal(n) for _ in range(4)]
+    kept = [(*step(x), w.grad) for x in xs]
+    for x, (loss, y, g) in zip(xs, kept):  # checked after the last call
+        ye = np.tanh(x * w.data + 1.0)  # (w does not change: no optimizer step)
+        np.testing.assert_allclose(y.data, ye, rtol=1e-13)
+        assert float(loss) == pytest.approx(float((ye * ye).sum()), rel=1e-12)
+        np.testing.assert_allclose(g.data, 2 * ye * (1 - ye * ye) * x, rtol=1e-12, atol=1e-14)
+        loss0, y0 = fn(x)  # and bit for bit against eager
+        assert _bits(loss) == _bits(loss0) and _bits(y) == _bits(y0)
+        assert _bits(g) == _bits(w.grad)
+    first = kept[0]
+    for later in kept[1:]:
+        for a, b in zip(first, later):
+            assert not np.shares_memory(a.data, b.data)
+    assert step.cache_info().replays >= 2
+
+
+def test_compile_lowered_replay_keeps_call1_results_after_call3(backend, rng):
+    m = nn.Linear(5, 1, seed=3)
+    opt = optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+    m2 = nn.Linear(5, 1, seed=3)
+    opt2 = optim.SGD(m2.parameters(), lr=0.05, momentum=0.9)
+    X, t = ad.tensor(rng.standard_normal((100, 5))), ad.tensor(rng.standard_normal((100, 1)))
+    step = ad.compile(_step_of("linear", m, opt))
+    eager = _step_of("linear", m2, opt2)
+    got = [(step(X, t), m.weight.grad) for _ in range(5)]
+    want = [(eager(X, t), m2.weight.grad) for _ in range(5)]
+    for (a, ga), (b, gb) in zip(got, want):  # checked after call 5: nothing overwritten
+        assert _bits(a) == _bits(b) and _bits(ga) == _bits(gb)
+    progs = [p for p in step._cache.values() if not isinstance(p, str)]
+    assert any(p.fast for p in progs)  # (the lowered function ran, not the interpreter)
+
+
+def test_compile_keyword_call_and_replaced_module_tensor(backend):
+    m = nn.Linear(2, 1, seed=0)
+
+    def fn(x, scale=1.0):
+        return (m(x) * scale).sum()
+
+    step = ad.compile(fn)
+    x = np.ones((3, 2))
+    for _ in range(3):
+        step(x)
+    np.testing.assert_array_equal(step(x=x).data, fn(x).data)
+    before = step.cache_info().records
+    m.weight = ad.tensor(np.array([[2.0, 3.0]]), requires_grad=True)  # a new tensor
+    assert float(step(x)) == float(fn(x)) == pytest.approx(3 * (5.0 + float(m.bias.data[0])))
+    assert step.cache_info().records == before + 1

@@ -137,6 +137,23 @@ def test_main_default_run_matches_lstsq():
         assert "not available" in timing
 
 
+def test_main_no_compile_gives_the_same_fit_and_says_eager():
+    compiled, eager = run_main("--steps", "300"), run_main("--steps", "300", "--no-compile")
+    data = cli.make_demo_data(seed=0)
+    for proc in (compiled, eager):
+        assert proc.returncode == 1, proc.stderr  # 300 steps: the step limit
+        no_traceback(proc)
+    # a compiled step replays the eager kernels: the same parameters, to the last digit
+    table = [line for line in compiled.stdout.splitlines() if re.match(r"^x\d|^\(intercept", line)]
+    assert table and table == [line for line in eager.stdout.splitlines()
+                               if re.match(r"^x\d|^\(intercept", line)]
+    fitted = np.array([float(line.split()[-3]) for line in table])
+    assert np.all(np.isfinite(fitted)) and fitted.size == data.X.shape[1] + 1
+    assert re.search(r"^time per step: .*compiled, against \S+ (us|ms|s) eager on",
+                     compiled.stdout, re.MULTILINE)
+    assert re.search(r"^time per step: .*; eager \(--no-compile\)", eager.stdout, re.MULTILINE)
+
+
 def test_main_adam_on_numpy_backend_matches_lstsq():
     proc = run_main("--optimizer", "adam", "--backend", "numpy")
     assert proc.returncode == 0, proc.stderr
