@@ -608,7 +608,8 @@ def _lower(prog, flat):
                     x = args[1]
                     t = f"s{o}" if steps[0][0] is not np.greater and x.shape == shape else (
                         const(np.empty(x.shape, bool if steps[0][0] is np.greater else x.dtype)))
-                    names = {"g": f"s{refs[0]}", "x": f"s{refs[1]}", "t": t}
+                    # (operand(): the passes may have folded an operand into a constant)
+                    names = {"g": operand(refs[0]), "x": operand(refs[1]), "t": t}
                     for j, (u, a, b) in enumerate(steps):
                         dst = f"s{o}" if j == len(steps) - 1 else t
                         lines.append(f"{const(u)}({names.get(a, a)}, {names.get(b, b)}, "
@@ -618,7 +619,7 @@ def _lower(prog, flat):
                 if buf.strides == strides and red is not None and red[0].dtype == dtype:
                     x, axis, keepdims = red
                     fixed[o] = ns[f"s{o}"] = buf
-                    lines.append(f"{const(np.add.reduce)}(s{refs[0]}, {const(axis)}, None, "
+                    lines.append(f"{const(np.add.reduce)}({operand(refs[0])}, {const(axis)}, None, "
                                  f"s{o}, {keepdims})")
                     continue
             call = f"{const(f)}({', '.join(map(operand, refs))}"
