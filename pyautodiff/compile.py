@@ -879,8 +879,8 @@ class Compiled:
         caps = tuple((id(t), id(t._data), t._rg, t._grad is None or t._grad._data.dtype)
                      for t in tensors)
         caps += tuple(id(o) for o in opts) + tuple(id(a) for a in arrays)
-        return (tuple(parts), backends.current().NAME, is_grad_enabled(), caps), (
-            tensors, opts, arrays)
+        return (tuple(parts), _sharing(bound, tensors, arrays), backends.current().NAME,
+                is_grad_enabled(), caps), (tensors, opts, arrays)
 
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != self._plain:
@@ -937,12 +937,16 @@ class Compiled:
 
     def _record(self, key, captured, flat, args, kwargs):
         tensors, opts, arrays = captured
+        sharing = key[1]
         if len(self._cache) >= CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)))
         self._records += 1
         rec = _Recorder()
         rec.fn_name = getattr(self.fn, "__qualname__", "the function")
         arg_slots = []
+        if sharing is not None:
+            rec.fail(f"argument {sharing} shares memory with another argument or a captured "
+                     "tensor (a replay copies each argument in on its own)")
         for i, a in enumerate(flat):
             arr = _array_of(a)
             if arr is not None and id(arr) not in rec.slot:
@@ -1043,6 +1047,23 @@ class Compiled:
 
 
 _MISSING = object()
+
+
+def _sharing(flat, tensors, arrays):
+    """The first argument whose memory is another argument's or a captured array's (the
+    same buffer, or views of one), or None. A replay copies each argument into a buffer
+    of its own, so a call where this differs is another signature, and one where it is
+    not None runs eagerly."""
+    owners = {id(memory.root(t._data)) for t in tensors}
+    owners.update(id(memory.root(a)) for a in arrays)
+    for i, a in enumerate(flat):
+        arr = _array_of(a)
+        if arr is not None:
+            r = id(memory.root(arr))
+            if r in owners:
+                return i
+            owners.add(r)
+    return None
 # One recording at a time (they patch module attributes); reentrant, for a compiled
 # function that calls another while it records.
 _recording = threading.RLock()

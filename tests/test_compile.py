@@ -354,3 +354,37 @@ def test_compile_keyword_call_and_replaced_module_tensor(backend):
     m.weight = ad.tensor(np.array([[2.0, 3.0]]), requires_grad=True)  # a new tensor
     assert float(step(x)) == float(fn(x)) == pytest.approx(3 * (5.0 + float(m.bias.data[0])))
     assert step.cache_info().records == before + 1
+
+
+def test_arguments_sharing_memory_are_another_signature(backend):
+    # Recorded with one array for both arguments, a replay must not read one of them for
+    # the other later; nor may an argument that is a view of a captured parameter go stale.
+    w = ad.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    a = np.array([1.0, 2.0, 3.0])
+    plain = ad.compile(lambda x, y: (w * x - y).sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (the shared calls run eagerly)
+        for x, y in [(a, a), (a, a), (a, a + 1.0), (a - 1.0, a + 1.0), (a, a), (a, a[::-1])]:
+            assert plain(x, y).item() == (w.numpy() * x - y).sum()
+
+    opt = optim.SGD([w], lr=0.1)
+    eager_w = ad.tensor(w.numpy(), requires_grad=True)
+    eager_opt = optim.SGD([eager_w], lr=0.1)
+
+    def step_of(p, o):
+        def fn(x, y):
+            o.zero_grad()
+            loss = ((p * x - y) ** 2).sum()
+            loss.backward()
+            o.step()
+            return loss + (p * x).sum()  # (x read after the update of p)
+        return fn
+
+    step, eager = ad.compile(step_of(w, opt)), step_of(eager_w, eager_opt)
+    calls = [lambda p: (a, a + 1.0), lambda p: (a, a + 1.0), lambda p: (p.numpy(), a),
+             lambda p: (p.numpy(), a), lambda p: (a + 2.0, a), lambda p: (p.numpy()[::-1], a)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for args in calls:
+            assert _bits(step(*args(w))) == _bits(eager(*args(eager_w)))
+            assert _bits(w) == _bits(eager_w)
