@@ -56,7 +56,7 @@
 
 /* Row broadcasting: x is (rows, cols) and y is (cols,) (or the reverse for
  * rrow); threads take whole rows and run the same-shape loop on each. */
-#define ROWS(kname, loop, XROW, YROW)                                               \
+#define ROWS(kname, loop, XROW, YROW, par_min)                                  \
     static void TASK(kname)(const pyad_ctx *c, size_t part, size_t start,      \
                             size_t len) {                                       \
         (void)part;                                                             \
@@ -67,11 +67,13 @@
     void K(kname)(size_t rows, size_t cols, T *restrict out, const T *restrict x, \
                   const T *restrict y) {                                        \
         const pyad_ctx c = {.out = out, .x = x, .y = y, .cols = cols};          \
-        pyad_run(rows, pyad_grain_of(cols), rows > 1 && rows * cols >= PYAD_PAR_MIN, \
+        pyad_run(rows, pyad_grain_of(cols), rows > 1 && rows * cols >= (par_min), \
                  TASK(kname), &c);                                              \
     }
 
-#define BINARY(name, expr)                                                      \
+/* out = expr(x, y) for same-shaped, scalar and row-broadcast operands: the serial
+ * loops, then their parallel entry points. */
+#define BINARY_LOOPS(name, expr)                                                \
     PYAD_CLONES static void LOOP(name)(size_t n, T *restrict out,               \
                                        const T *restrict xs,                    \
                                        const T *restrict ys) {                  \
@@ -93,21 +95,71 @@
             const T y = ys[i];                                                  \
             out[i] = (expr);                                                    \
         }                                                                       \
-    }                                                                           \
+    }
+
+#define BINARY_ENTRIES(name, par_min)                                           \
     ELEMENTWISE(name, LOOP(name),                                               \
                 (size_t n, T *restrict out, const T *restrict x, const T *restrict y), \
                 ((pyad_ctx){.out = out, .x = x, .y = y}), (len, OUT, XS, YS),  \
-                PYAD_PAR_MIN)                                                   \
+                par_min)                                                        \
     ELEMENTWISE(name##_scalar, LOOP(name##_scalar),                             \
                 (size_t n, T *restrict out, const T *restrict x, T s),          \
                 ((pyad_ctx){.out = out, .x = x, .s = s}), (len, OUT, XS, (T)c->s), \
-                PYAD_PAR_MIN)                                                   \
+                par_min)                                                        \
     ELEMENTWISE(name##_rscalar, LOOP(name##_rscalar),                           \
                 (size_t n, T *restrict out, T s, const T *restrict y),          \
                 ((pyad_ctx){.out = out, .y = y, .s = s}), (len, OUT, (T)c->s, YS), \
-                PYAD_PAR_MIN)                                                   \
-    ROWS(name##_row, LOOP(name), (const T *)c->x + r * cols, (const T *)c->y)   \
-    ROWS(name##_rrow, LOOP(name), (const T *)c->x, (const T *)c->y + r * cols)  \
+                par_min)                                                        \
+    ROWS(name##_row, LOOP(name), (const T *)c->x + r * cols, (const T *)c->y,   \
+         par_min)                                                               \
+    ROWS(name##_rrow, LOOP(name), (const T *)c->x, (const T *)c->y + r * cols,  \
+         par_min)
+
+/* Binary kernels with elements redone (pyad_defs.h): a block's fast results, then
+ * its elements where `redo` holds again with EXACT(name), while the block is in L1.
+ * X and Y read the operands (an array's element, or the scalar). */
+#define EXACT(name) PYAD_CAT(name##_exact_, S)
+#define PYAD_REDO_CHUNK 32
+#define REDO_LOOP(lname, PARAMS, X, Y, fast, redo, exact)                      \
+    PYAD_CLONES static void lname PARAMS {                                      \
+        for (size_t b = 0; b < n; b += PYAD_FIXUP_BLOCK) {                      \
+            const size_t e = n - b < PYAD_FIXUP_BLOCK ? n : b + PYAD_FIXUP_BLOCK; \
+            for (size_t i = b; i < e; i++) {                                    \
+                const T x = (X), y = (Y);                                       \
+                out[i] = (fast);                                                \
+            }                                                                   \
+            /* chunk by chunk, a vectorized test first: few chunks hold any */  \
+            for (size_t c = b; c < e; c += PYAD_REDO_CHUNK) {                   \
+                const size_t ce = e - c < PYAD_REDO_CHUNK ? e : c + PYAD_REDO_CHUNK; \
+                int any = 0;                                                    \
+                for (size_t i = c; i < ce; i++) {                               \
+                    const T x = (X), y = (Y), z = out[i];                       \
+                    any |= (redo);                                              \
+                }                                                               \
+                for (size_t i = c; any && i < ce; i++) {                        \
+                    const T x = (X), y = (Y), z = out[i];                       \
+                    if (redo)                                                   \
+                        out[i] = exact(x, y);                                   \
+                }                                                               \
+            }                                                                   \
+        }                                                                       \
+    }
+#define BINARY_REDO_LOOPS(name, fast, redo, exact)                              \
+    REDO_LOOP(LOOP(name), (size_t n, T *restrict out, const T *restrict xs,     \
+                           const T *restrict ys), xs[i], ys[i], fast, redo, EXACT(name)) \
+    REDO_LOOP(LOOP(name##_scalar), (size_t n, T *restrict out, const T *restrict xs, T ys), \
+              xs[i], ys, fast, redo, EXACT(name))                               \
+    REDO_LOOP(LOOP(name##_rscalar), (size_t n, T *restrict out, T xs, const T *restrict ys), \
+              xs, ys[i], fast, redo, EXACT(name))
+/* The exact forms: out of line (they are called for few elements) and compiled where
+ * a * b + c is not contracted, so they round as numpy's loops do. */
+#define BINARY_EXACT(name, fast, redo, exact)                                   \
+    __attribute__((noinline)) static T EXACT(name)(T x, T y) { return (exact); }
+
+/* The binary kernels: those forms, and the accumulating ones, dst += expr(x, y). */
+#define BINARY(name, expr)                                                      \
+    BINARY_LOOPS(name, expr)                                                    \
+    BINARY_ENTRIES(name, PYAD_PAR_MIN)                                          \
     /* dst += expr: a gradient added straight into the one already held. */    \
     PYAD_CLONES static void LOOP(name##_acc)(size_t n, T *restrict dst,         \
                                              const T *restrict xs,              \
@@ -133,16 +185,38 @@
                 ((pyad_ctx){.out = dst, .x = x, .s = s}), (len, OUT, XS, (T)c->s), \
                 PYAD_PAR_MIN)
 
+#define T float
+#define S f32
+PYAD_BINARY_REDO_OPS(BINARY_EXACT)
+#undef T
+#undef S
+
+#define T double
+#define S f64
+PYAD_BINARY_REDO_OPS(BINARY_EXACT)
+#undef T
+#undef S
+
 /* The unary kernels may contract a * b + c into one FMA: only the polynomials
- * of vmath.h have such terms, and their error bounds hold either way. The
- * binary kernels may not, so they round exactly as numpy's separate operations. */
+ * of vmath.h have such terms, and their error bounds hold either way (so do the
+ * binary math kernels' built on them). The other binary kernels may not, so they
+ * round exactly as numpy's separate operations. */
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
+
+#define BINARY_MATH(name, expr)                                                 \
+    BINARY_LOOPS(name, expr)                                                    \
+    BINARY_ENTRIES(name, PYAD_PAR_MIN_HEAVY)
+#define BINARY_REDO(name, fast, redo, exact)                                    \
+    BINARY_REDO_LOOPS(name, fast, redo, exact)                                  \
+    BINARY_ENTRIES(name, PYAD_PAR_MIN_HEAVY)
 
 #define T float
 #define S f32
 PYAD_UNARY_OPS(UNARY)
 PYAD_UNARY_LIMITED_OPS(UNARY_LIMITED)
+PYAD_BINARY_MATH_OPS(BINARY_MATH)
+PYAD_BINARY_REDO_OPS(BINARY_REDO)
 #undef T
 #undef S
 
@@ -150,6 +224,8 @@ PYAD_UNARY_LIMITED_OPS(UNARY_LIMITED)
 #define S f64
 PYAD_UNARY_OPS(UNARY)
 PYAD_UNARY_LIMITED_OPS(UNARY_LIMITED)
+PYAD_BINARY_MATH_OPS(BINARY_MATH)
+PYAD_BINARY_REDO_OPS(BINARY_REDO)
 #undef T
 #undef S
 

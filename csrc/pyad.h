@@ -27,7 +27,8 @@
  *   pyad_triad_<dt>(n, a, b, c, s)          a[i] = b[i] + s * c[i] (bandwidth probe)
  * The binary <op>s include tanh_grad (x * (1 - y*y)), sigmoid_grad
  * (x * (y * (1 - y))), square_grad (x * (y + y)) and relu_grad (x * (y > 0)):
- * fused backward formulas.
+ * fused backward formulas; and logaddexp, logaddexp2 and hypot (numpy's ufuncs,
+ * within a few ulp: see vmath.h), which have no _acc forms.
  */
 
 /* ---- float ---- */
@@ -115,6 +116,21 @@ void pyad_relu_grad_row_f32(size_t rows, size_t cols, float *out, const float *x
 void pyad_relu_grad_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_relu_grad_acc_f32(size_t n, float *dst, const float *x, const float *y);
 void pyad_relu_grad_acc_scalar_f32(size_t n, float *dst, const float *x, float s);
+void pyad_logaddexp_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_logaddexp_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_logaddexp_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_logaddexp_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_logaddexp_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_logaddexp2_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_logaddexp2_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_logaddexp2_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_logaddexp2_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_logaddexp2_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_hypot_f32(size_t n, float *out, const float *x, const float *y);
+void pyad_hypot_scalar_f32(size_t n, float *out, const float *x, float s);
+void pyad_hypot_rscalar_f32(size_t n, float *out, float s, const float *y);
+void pyad_hypot_row_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
+void pyad_hypot_rrow_f32(size_t rows, size_t cols, float *out, const float *x, const float *y);
 void pyad_acc_f32(size_t n, float *dst, const float *src);
 void pyad_acc_rows_f32(size_t rows, size_t cols, float *dst, const float *src);
 double pyad_sum_f32(size_t n, const float *x);
@@ -206,6 +222,21 @@ void pyad_relu_grad_row_f64(size_t rows, size_t cols, double *out, const double 
 void pyad_relu_grad_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_relu_grad_acc_f64(size_t n, double *dst, const double *x, const double *y);
 void pyad_relu_grad_acc_scalar_f64(size_t n, double *dst, const double *x, double s);
+void pyad_logaddexp_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_logaddexp_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_logaddexp_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_logaddexp_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_logaddexp_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_logaddexp2_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_logaddexp2_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_logaddexp2_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_logaddexp2_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_logaddexp2_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_hypot_f64(size_t n, double *out, const double *x, const double *y);
+void pyad_hypot_scalar_f64(size_t n, double *out, const double *x, double s);
+void pyad_hypot_rscalar_f64(size_t n, double *out, double s, const double *y);
+void pyad_hypot_row_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
+void pyad_hypot_rrow_f64(size_t rows, size_t cols, double *out, const double *x, const double *y);
 void pyad_acc_f64(size_t n, double *dst, const double *src);
 void pyad_acc_rows_f64(size_t rows, size_t cols, double *dst, const double *src);
 double pyad_sum_f64(size_t n, const double *x);

@@ -133,4 +133,21 @@ PYAD_UNARY_OPS(PYAD_UNARY_LOOP_DECL)
     X(square_grad, x * (y + y))                                                 \
     X(relu_grad, x * (T)(y > (T)0))
 
+/* Binary kernels of transcendental functions: X(name, fast, redo, exact). numpy's
+ * loops for these call libm element by element (10-20x slower than the vectorized
+ * `fast` forms of vmath.h). Elements where `redo` holds (z is the fast result) are
+ * computed again with `exact`, numpy's own formula on libm: where max(x, y) < 0 nearly
+ * cancels log1p(...), both formulas err by a few ulp of the terms, which is many ulp of
+ * the result; there the kernels give numpy's bits, so the two backends stay within
+ * their relative tolerances. Elsewhere results are within a few ulp of numpy's. These
+ * kernels have no accumulating forms and are not fused into backward programs. */
+#define PYAD_CANCELS(x, y, z) (M(fabs)(z) < PYAD_MAX(x, y) * (T)-0.25)
+#define PYAD_BINARY_REDO_OPS(X)                                                 \
+    X(logaddexp, VM(logaddexp)(x, y), PYAD_CANCELS(x, y, z),                   \
+      PYAD_MAX(x, y) + M(log1p)(M(exp)(-M(fabs)(x - y))))                       \
+    X(logaddexp2, VM(logaddexp2)(x, y), PYAD_CANCELS(x, y, z),                 \
+      PYAD_MAX(x, y) + (T)0x1.71547652b82fep+0 * M(log1p)(M(exp2)(-M(fabs)(x - y))))
+/* ... and those within 2 ulp everywhere: X(name, expr). */
+#define PYAD_BINARY_MATH_OPS(X) X(hypot, VM(hypot)(x, y))
+
 #endif

@@ -101,6 +101,10 @@
 #define PYAD_VM_SINCOS_MAX_F64 0x1p23
 #define PYAD_VM_SINCOS_MAX_F32 0x1p20f
 
+/* For functions called by several kernels of one file: past a few callers gcc's
+ * inliner stops inlining them, and a loop that calls a function is not vectorized. */
+#define PYAD_VM_INLINE static inline __attribute__((always_inline))
+
 /* ---- bit casts (memcpy: defined behaviour, folded to register moves) ---- */
 static inline uint64_t pyad_vm__u64(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
 static inline double pyad_vm__f64(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
@@ -290,7 +294,7 @@ static inline double pyad_vm__exp_reduce_d(double x, double *kd, uint64_t *kb, d
     return r;
 }
 
-static inline double pyad_vm_exp_f64(double x)
+PYAD_VM_INLINE double pyad_vm_exp_f64(double x)
 {
     /* clamp (NaN passes): e^710 overflows, e^-750 underflows to 0. */
     double xc = pyad_vm__min64(x, 710.0);
@@ -501,7 +505,7 @@ static inline float pyad_vm_log_f32(float x)
  * correction c = (x - (u - 1))/u, or (1 - (u - x))/u when u >= 2 (both
  * subtractions exact in their ranges).
  * ====================================================================== */
-static inline double pyad_vm_log1p_f64(double x)
+PYAD_VM_INLINE double pyad_vm_log1p_f64(double x)
 {
     double u = 1.0 + x;
     double c = pyad_vm__sel64(u >= 2.0, 1.0 - (u - x), x - (u - 1.0)) / u;
@@ -710,6 +714,85 @@ static inline float pyad_vm_sin_f32(float x)
 static inline float pyad_vm_cos_f32(float x)
 {
     return pyad_vm__sincos_f(x, 1);
+}
+
+/* ======================================================================
+ * Binary functions, as numpy's ufuncs of the same names (same special values).
+ *  logaddexp   log(e^x + e^y) = max(x, y) + log1p(e^-|x - y|), numpy's formula
+ *              (so where the sum cancels, max < 0 near -log1p(...), both carry
+ *              the same absolute error, a few ulp of the larger term);
+ *              x == y gives x + ln2 (also inf + inf = inf, -inf + -inf = -inf),
+ *              NaN gives NaN.
+ *  logaddexp2  log2(2^x + 2^y) = max(x, y) + log2(e) log1p(2^-|x - y|), x == y
+ *              gives x + 1. 2^t (t <= 0) as 2^k e^(f ln2), t = k + f with f in
+ *              [-1/2, 1/2] exact: e^(t ln2) would carry t ln2's rounding, up to
+ *              700 ulp for t near -1000.
+ *  hypot       sqrt(x^2 + y^2) on x, y scaled by 2^-600 or 2^600 (exact) when the
+ *              larger magnitude is beyond 2^510 or below 2^-450, so the squares
+ *              neither overflow nor lose bits to underflow; inf with anything
+ *              (NaN included) gives inf.
+ * float32: evaluated in double (the float32 hypot's squares are exact there),
+ * one final rounding.
+ * ====================================================================== */
+#define PYAD_VM__LN2_D 0x1.62e42fefa39efp-1
+#define PYAD_VM__LOG2E_D 0x1.71547652b82fep+0
+
+/* 2^t for t <= 0 (NaN gives NaN): 2^k e^(f ln2), the exp kernel on |f ln2| <= ln2/2. */
+PYAD_VM_INLINE double pyad_vm__exp2neg_d(double t)
+{
+    double tc = pyad_vm__max64(t, -1100.0); /* 2^-1100 underflows to 0 */
+    double s = tc + PYAD_VM__SHIFT64;
+    uint64_t kb = pyad_vm__u64(s) - PYAD_VM__SHIFT64_BITS + 2048;
+    double r = (tc - (s - PYAD_VM__SHIFT64)) * PYAD_VM__LN2_D;
+    return pyad_vm__scale64(1.0 + (r + pyad_vm__exp_tail_d(r)), kb);
+}
+
+PYAD_VM_INLINE double pyad_vm_logaddexp_f64(double x, double y)
+{
+    double d = x - y;
+    double m = pyad_vm__sel64(x > y, x, y);
+    double z = m + pyad_vm_log1p_f64(pyad_vm_exp_f64(-pyad_vm__abs64(d)));
+    z = pyad_vm__sel64(d != d, d, z);               /* NaN, or inf - inf (then x == y) */
+    return pyad_vm__sel64(x == y, x + PYAD_VM__LN2_D, z);
+}
+
+PYAD_VM_INLINE double pyad_vm_logaddexp2_f64(double x, double y)
+{
+    double d = x - y;
+    double m = pyad_vm__sel64(x > y, x, y);
+    double z = m + PYAD_VM__LOG2E_D * pyad_vm_log1p_f64(pyad_vm__exp2neg_d(-pyad_vm__abs64(d)));
+    z = pyad_vm__sel64(d != d, d, z);
+    return pyad_vm__sel64(x == y, x + 1.0, z);
+}
+
+PYAD_VM_INLINE double pyad_vm_hypot_f64(double x, double y)
+{
+    double ax = pyad_vm__abs64(x), ay = pyad_vm__abs64(y);
+    double big = pyad_vm__sel64(ax > ay, ax, ay);
+    int huge = big >= 0x1p511, small = big < 0x1p-450;
+    double sc = pyad_vm__sel64(huge, 0x1p-600, pyad_vm__sel64(small, 0x1p600, 1.0));
+    double un = pyad_vm__sel64(huge, 0x1p600, pyad_vm__sel64(small, 0x1p-600, 1.0));
+    double a = ax * sc, b = ay * sc;
+    double h = __builtin_sqrt(a * a + b * b) * un;
+    return pyad_vm__sel64((ax == PYAD_VM__INF64) | (ay == PYAD_VM__INF64), PYAD_VM__INF64, h);
+}
+
+PYAD_VM_INLINE float pyad_vm_logaddexp_f32(float x, float y)
+{
+    return (float)pyad_vm_logaddexp_f64(x, y);
+}
+
+PYAD_VM_INLINE float pyad_vm_logaddexp2_f32(float x, float y)
+{
+    return (float)pyad_vm_logaddexp2_f64(x, y);
+}
+
+PYAD_VM_INLINE float pyad_vm_hypot_f32(float x, float y)
+{
+    double a = x, b = y;
+    float h = (float)__builtin_sqrt(a * a + b * b);
+    return pyad_vm__sel32((pyad_vm__abs32(x) == PYAD_VM__INF32) |
+                          (pyad_vm__abs32(y) == PYAD_VM__INF32), PYAD_VM__INF32, h);
 }
 
 #endif /* PYAD_VMATH_H */

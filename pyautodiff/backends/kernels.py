@@ -11,9 +11,11 @@ UNARY = (
     "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
 )
 BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
+# numpy's ufuncs of the same names; the C kernels are within a few ulp of them, not bitwise.
+BINARY_MATH = ("logaddexp", "logaddexp2", "hypot")
 # Fused backward formulas: one pass instead of a chain of temporaries.
 GRAD = ("tanh_grad", "sigmoid_grad", "square_grad", "relu_grad")
 REDUCE = ("sum", "vdot", "max", "min")
 OTHER = ("matmul", "where", "clip", "acc", "acc_op")
 
-KERNELS = UNARY + BINARY + GRAD + REDUCE + OTHER
+KERNELS = UNARY + BINARY + BINARY_MATH + GRAD + REDUCE + OTHER

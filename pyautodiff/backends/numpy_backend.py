@@ -30,6 +30,9 @@ div = np.true_divide
 pow = np.power
 maximum = np.maximum
 minimum = np.minimum
+logaddexp = np.logaddexp
+logaddexp2 = np.logaddexp2
+hypot = np.hypot
 
 matmul = np.matmul
 where = np.where
