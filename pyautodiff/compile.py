@@ -557,10 +557,11 @@ def _lower(prog, flat):
     if prog.meta is None:
         return None
     ns = {"_copyto": np.copyto, "_array": np.array, "_asarray": np.asarray, "_make": _make,
-          "_ndarray": _ndarray, "_view": _view, "_memory": memory, "_optim": optim,
+          "_ndarray": _ndarray, "_view": _view, "_bump": memory.bump, "_step": _step,
           "_Diverged": RuntimeError}
     lines = []
     fixed = {}  # slot -> its array, the same at every call
+    fresh = {}  # slot -> the fixed array it is a new copy of at every call
     consts = [0]
 
     def const(v):
@@ -583,8 +584,18 @@ def _lower(prog, flat):
         lines.append(f"s{k} = {const(t)}._grad._data")
     for k, a in prog.live:
         fixed[k] = ns[f"s{k}"] = a
+    group = None  # a run of one optimizer's updates: [opt, [(i, gradient slot), ...]]
     for ins in prog.prog:
         kind = ins[0]
+        if kind == "update":
+            if group is not None and group[0] is ins[1]:
+                group[1].append(ins[2:])
+            else:
+                lines += _updates(group, fixed, fresh, const)
+                group = [ins[1], [ins[2:]]]
+            continue
+        lines += _updates(group, fixed, fresh, const)
+        group = None
         if kind == "call":
             _, f, refs, krefs, o = ins
             ready = all(type(r) is not _Slot or r in fixed
@@ -630,6 +641,7 @@ def _lower(prog, flat):
                 lines.append(f"s{o} = {call}")
                 lines.append(f"if type(s{o}) is not _ndarray: s{o} = _asarray(s{o})")
                 fixed.pop(o, None)
+                fresh.pop(o, None)
             else:
                 lines.append(f"if {call} != {const(o)}: raise _Diverged("
                              f"'compile: replay diverged at {getattr(f, '__name__', f)}')")
@@ -643,31 +655,73 @@ def _lower(prog, flat):
             else:
                 lines.append(f"s{v} = _view(s{b}, {off}, {const(shape)}, {const(strides)}, "
                              f"{const(dtype)})")
+                fresh.pop(v, None)
         elif kind == "ones":
             fixed[ins[1]] = ns[f"s{ins[1]}"] = np.empty(ins[2], ins[3])
             lines.append(f"s{ins[1]}.fill(1)")  # (an acc may write into it: filled each call)
         elif kind == "copy":
             lines.append(f"s{ins[1]} = _array(s{ins[2]})")
             fixed.pop(ins[1], None)
+            if ins[2] in fixed:
+                fresh[ins[1]] = fixed[ins[2]]
+            else:
+                fresh.pop(ins[1], None)
         elif kind in ("grad", "grad_arg"):
             who = const(ins[1]) if kind == "grad" else f"flat[{ins[1]}]"
             g = f"_array(s{ins[2]})" if ins[2] in fixed else f"s{ins[2]}"  # never a buffer
             lines.append(f"{who}._grad = _make({g})")
         elif kind == "none":
             lines.append(f"{const(ins[1])}._grad = None")
-        elif kind == "update":
-            _, opt, i, g = ins
-            o, what = const(opt), const(f"{type(opt).__name__}.step: parameter {i}")
-            lines += [f"x = {o}.params[{i}]._data",
-                      f"with _memory.writing(x, {what}):",
-                      f"    {o}._update({i}, x, s{g}, {o}.state[{i}], _optim._c_backend())"]
         else:
             return None
+    lines += _updates(group, fixed, fresh, const)
     lines.append(f"return {_build_source(prog.out_spec, const)}")
     src = "def run(flat):\n" + "".join(f"    {line}\n" for line in lines)
     # (``builtins``: this module's ``compile`` is ``ad.compile``)
     exec(builtins.compile(src, "<ad.compile program>", "exec"), ns)  # noqa: S102  (our source)
     return ns["run"]
+
+
+def _updates(group, fixed, fresh, const):
+    """The source lines of a run of one optimizer's updates ``[opt, [(i, g), ...]]``: when
+    every parameter is writable (no graph holds it), each update as the optimizer planned
+    it (``Optimizer._replayer``: no per-step checks) then its version bump, as
+    ``memory.writing`` counts it; else what ``Optimizer.step`` does (``_step``).
+
+    A plan takes as fixed what the signature fixes: the parameters' arrays, the
+    backend, the optimizer's state arrays and its hyperparameters but ``lr``
+    (``Optimizer._replay_key``); the gradient must be a buffer of the program
+    (``fixed``) or a new copy of one at every call (``fresh``)."""
+    if group is None:
+        return []
+    opt, todo = group
+    c = optim._c_backend()
+    o, checks, body = const(opt), [], []
+    for i, g in todo:
+        x = opt.params[i]._data
+        xc, like = const(x), fixed.get(g)
+        if like is None and g in fresh:
+            like = np.array(fresh[g])
+        plan = None if like is None else opt._replayer(i, x, like, c)
+        checks.append(f"{xc}.flags.writeable")
+        body.append(f"{const(plan)}(s{g})" if plan is not None else
+                    f"{o}._update({i}, {xc}, s{g}, {o}.state[{i}], {const(c)})")
+        body.append(f"_bump({xc})")
+    return [f"if {' and '.join(checks)}:", *("    " + b for b in body), "else:",
+            f"    _step({o}, ({''.join(f'({i}, s{g}), ' for i, g in todo)}))"]
+
+
+def _step(opt, todo):
+    """``opt.step()``'s checks and writes for ``todo``, ``[(i, gradient array), ...]``: a
+    parameter read-only for a reason of the user's raises before any is written; locks
+    of a graph are lifted for the write, which counts as a new version."""
+    name, c = type(opt).__name__, optim._c_backend()
+    for i, _ in todo:
+        memory.check_writable(opt.params[i]._data, f"{name}.step: parameter {i}")
+    for i, g in todo:
+        x = opt.params[i]._data
+        with memory.writing(x, f"{name}.step: parameter {i}"):
+            opt._update(i, x, g, opt.state[i], c)
 
 
 def _build_source(spec, const):
@@ -719,9 +773,24 @@ def _state(tensors, opts):
     for t in tensors:
         snap.append((t, t._data, t._data.copy(), t._grad,
                      None if t._grad is None else t._grad._data.copy()))
-    ostate = [(o, [{k: v.copy() if type(v) is _ndarray else v for k, v in s.items()}
+    # (each state array with its value: a restore writes into it, so that the arrays
+    # keep the identity the signature holds)
+    ostate = [(o, [{k: _Saved(v) if type(v) is _ndarray else v for k, v in s.items()}
                    for s in o.state]) for o in opts]
     return snap, ostate
+
+
+class _Saved:
+    """An optimizer's state array and a copy of its value."""
+
+    __slots__ = ("array", "value")
+
+    def __init__(self, a):
+        self.array, self.value = a, a.copy()
+
+
+def _value(v):
+    return v.value if type(v) is _Saved else v
 
 
 def _restore(snapshot):
@@ -734,7 +803,11 @@ def _restore(snapshot):
     for o, states in ostate:
         for s, saved in zip(o.state, states):
             s.clear()
-            s.update({k: v.copy() if type(v) is _ndarray else v for k, v in saved.items()})
+            for k, v in saved.items():
+                if type(v) is _Saved:
+                    np.copyto(v.array, v.value)
+                    v = v.array
+                s[k] = v
 
 
 def _same(a, b):
@@ -769,7 +842,7 @@ def _difference(tensors, opts, snap_replay):
             return f"the .grad of a tensor {t.shape} {t.dtype}"
     for o, states in ostate:
         for s, saved in zip(o.state, states):
-            if s.keys() != saved.keys() or not all(_same(s[k], saved[k]) for k in s):
+            if s.keys() != saved.keys() or not all(_same(s[k], _value(saved[k])) for k in s):
                 return f"the state of {type(o).__name__}"
     return None
 
@@ -879,6 +952,7 @@ class Compiled:
         caps = tuple((id(t), id(t._data), t._rg, t._grad is None or t._grad._data.dtype)
                      for t in tensors)
         caps += tuple(id(o) for o in opts) + tuple(id(a) for a in arrays)
+        caps += tuple(o._replay_key() for o in opts)
         return (tuple(parts), _sharing(bound, tensors, arrays), backends.current().NAME,
                 is_grad_enabled(), caps), (tensors, opts, arrays)
 

@@ -21,6 +21,7 @@ Two paths compute the same operations in the same order, in the parameter's dtyp
 """
 
 import math
+import operator
 
 import numpy as np
 
@@ -235,6 +236,28 @@ class Optimizer:
     def _update(self, i, x, g, state, c):
         raise NotImplementedError
 
+    # The state arrays a replay (``_replayer``) was planned on, and the hyperparameters it
+    # took as constants: every one but ``lr``, which it reads at each call.
+    _buffers = ()
+    _constants = staticmethod(lambda self: ())
+
+    def _replay_key(self):
+        """What the plans of ``_replayer`` depend on: the hyperparameters other than
+        ``lr`` and the identity of every state array. A compiled step keys on it."""
+        return self._constants(self), tuple([id(s.get(k)) for s in self.state
+                                             for k in self._buffers])
+
+    def _replayer(self, i, x, g, c):
+        """Parameter ``i``'s update planned once, for a compiled step's replay: a function
+        ``run(g)`` that updates ``x`` (``params[i]``'s writable array) from gradient ``g``
+        with every decision ``_update`` takes at each step (the kernel, its flags and
+        pointers) taken here, ``lr`` read at each call; or None where the update must run
+        as ``_update`` (no fused kernel, no state yet). Valid while ``_replay_key()`` and
+        ``x`` are unchanged and every ``g`` is laid out as this one and shares no memory
+        with ``x`` or the state; the caller keeps the version and lock rules
+        (``memory.writing``)."""
+        return None
+
     def __repr__(self):
         hyper = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
         return f"{type(self).__name__}({len(self.params)} parameters, {hyper})"
@@ -296,6 +319,30 @@ class SGD(Optimizer):
             )
         super().__init__(params)
 
+    _buffers = ("momentum_buffer",)
+    _constants = operator.attrgetter("momentum", "dampening", "weight_decay", "nesterov")
+
+    def _flags(self, lib, buf, first):
+        return ((lib.PYAD_SGD_DECAY if self.weight_decay != 0 else 0)
+                | (lib.PYAD_SGD_MOMENTUM if buf is not None else 0)
+                | (lib.PYAD_SGD_FIRST if first else 0)
+                | (lib.PYAD_SGD_NESTEROV if self.nesterov else 0))
+
+    def _replayer(self, i, x, g, c):
+        buf = self.state[i].get("momentum_buffer") if self.momentum != 0 else None
+        if (c is None or x.size == 0 or self.momentum != 0 and buf is None
+                or not _fusable(x, g, *(() if buf is None else (buf,)))):
+            return None
+        kernel, n, to_c = _kernel(c, "sgd", x.dtype), x.size, c._buf
+        px, pbuf = to_c(x), c.ffi.NULL if buf is None else to_c(buf)
+        wd, mom, keep = self.weight_decay, self.momentum, 1 - self.dampening
+        flags = self._flags(c.lib, buf, False)
+
+        def run(g):
+            kernel(n, px, pbuf, to_c(g), self.lr, wd, mom, keep, flags)
+
+        return run
+
     def _update(self, i, x, g, state, c):
         lr, wd, mom = self.lr, self.weight_decay, self.momentum
         keep = 1 - self.dampening
@@ -306,13 +353,9 @@ class SGD(Optimizer):
         if x.size == 0:
             return
         if c is not None and _fusable(x, g, *(() if buf is None else (buf,))):
-            flags = ((c.lib.PYAD_SGD_DECAY if wd != 0 else 0)
-                     | (c.lib.PYAD_SGD_MOMENTUM if buf is not None else 0)
-                     | (c.lib.PYAD_SGD_FIRST if first else 0)
-                     | (c.lib.PYAD_SGD_NESTEROV if self.nesterov else 0))
             kernel = _kernel(c, "sgd", x.dtype)
             kernel(x.size, c._buf(x), c.ffi.NULL if buf is None else c._buf(buf), c._buf(g),
-                   lr, wd, mom, keep, flags)
+                   lr, wd, mom, keep, self._flags(c.lib, buf, first))
             return
         # The numpy formula: the same operations, in the same order.
         g = self._own(g, x, buf)
@@ -394,37 +437,73 @@ class Adam(Optimizer):
         self.weight_decay = _at_least_zero(weight_decay, name, "weight_decay")
         super().__init__(params)
 
+    _buffers = ("exp_avg", "exp_avg_sq")
+    _constants = operator.attrgetter("betas", "eps", "weight_decay")
+
+    def _scalars(self, t):
+        """``(step_size, sqrt of the second bias correction, decay)`` at step ``t``."""
+        lr, wd = self.lr, self.weight_decay
+        beta1, beta2 = self.betas
+        decay = 0.0
+        if wd != 0:
+            decay = 1 - lr * wd if self._decoupled else wd
+        return lr / (1 - beta1**t), (1 - beta2**t) ** 0.5, decay
+
+    def _lerp(self, dtype):
+        """``(w, w in dtype, small)``: torch's lerp(m, g, w) is m + w * (g - m) when
+        |w| < 0.5, else g - (g - m) * (1 - w), with w and 1 - w in the parameter's dtype
+        (1 - w is exact there: w >= 0.5)."""
+        w = 1 - self.betas[0]
+        w_t = float(dtype.type(w))
+        return w, w_t, abs(w_t) < 0.5
+
+    def _fused(self, c, x, m, v):
+        """``(kernel, its first arguments, lerp weight argument, flags)`` of the fused
+        update of ``x`` with state ``m``, ``v`` (what does not change between steps)."""
+        lib, (w, w_t, small) = c.lib, self._lerp(x.dtype)
+        flags = lib.PYAD_ADAM_LERP_SMALL if small else 0
+        if self.weight_decay != 0:
+            flags |= lib.PYAD_ADAM_DECOUPLED if self._decoupled else lib.PYAD_ADAM_L2
+        head = (x.size, c._buf(x), c._buf(m), c._buf(v))
+        return _kernel(c, "adam", x.dtype), head, w if small else -(1.0 - w_t), flags
+
+    def _replayer(self, i, x, g, c):
+        state = self.state[i]
+        m, v = state.get("exp_avg"), state.get("exp_avg_sq")
+        if (c is None or x.size == 0 or m is None or v is None or "step" not in state
+                or not _fusable(x, g, m, v)):
+            return None
+        kernel, (n, px, pm, pv), lw, flags = self._fused(c, x, m, v)
+        beta2, eps = self.betas[1], self.eps
+        to_c, states, scalars = c._buf, self.state, self._scalars
+
+        def run(g):
+            st = states[i]
+            t = st["step"] = st["step"] + 1
+            step_size, bc2_sqrt, decay = scalars(t)
+            kernel(n, px, pm, pv, to_c(g), step_size, decay, lw, beta2, 1 - beta2, bc2_sqrt,
+                   eps, flags)
+
+        return run
+
     def _update(self, i, x, g, state, c):
         m = self._buffer(state, "exp_avg", x)
         v = self._buffer(state, "exp_avg_sq", x)
         t = state["step"] = state.get("step", 0) + 1
         if x.size == 0:
             return
-        lr, wd, eps = self.lr, self.weight_decay, self.eps
-        beta1, beta2 = self.betas
-        step_size = lr / (1 - beta1**t)
-        bc2_sqrt = (1 - beta2**t) ** 0.5
-        # torch's lerp(m, g, w): m + w * (g - m) when |w| < 0.5, else g - (g - m) * (1 - w),
-        # with w and 1 - w in the parameter's dtype (1 - w is exact there: w >= 0.5).
-        w = 1 - beta1
-        w_t = float(x.dtype.type(w))
-        small = abs(w_t) < 0.5
-        decay = 0.0
-        if wd != 0:
-            decay = 1 - lr * wd if self._decoupled else wd
+        beta2, eps = self.betas[1], self.eps
+        step_size, bc2_sqrt, decay = self._scalars(t)
         if c is not None and _fusable(x, g, m, v):
-            lib = c.lib
-            flags = lib.PYAD_ADAM_LERP_SMALL if small else 0
-            if wd != 0:
-                flags |= lib.PYAD_ADAM_DECOUPLED if self._decoupled else lib.PYAD_ADAM_L2
-            kernel = _kernel(c, "adam", x.dtype)
-            kernel(x.size, c._buf(x), c._buf(m), c._buf(v), c._buf(g), step_size, decay,
-                   w if small else -(1.0 - w_t), beta2, 1 - beta2, bc2_sqrt, eps, flags)
+            kernel, head, lw, flags = self._fused(c, x, m, v)
+            kernel(*head, c._buf(g), step_size, decay, lw, beta2, 1 - beta2, bc2_sqrt, eps,
+                   flags)
             return
         # The numpy formula: the same operations, in the same order.
+        w, w_t, small = self._lerp(x.dtype)
         g = self._own(g, x, m, v)
         s1, s2 = self._work(x, 2)
-        if wd != 0:
+        if self.weight_decay != 0:
             if self._decoupled:
                 np.multiply(x, decay, out=x)  # p * (1 - lr * wd)
             else:
