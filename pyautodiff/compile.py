@@ -927,6 +927,7 @@ class Compiled:
                                      for p in ps) else -1
         self._cache = {}  # key -> _Program, or a str: why that signature runs eagerly
         self._records = self._replays = self._eager = 0
+        self._owners = (None, frozenset(), None)  # (caps, their _owners, arrays): _key
 
     def cache_info(self):
         """``CacheInfo(records, replays, eager, size)``: signatures recorded, replays run,
@@ -949,11 +950,16 @@ class Compiled:
                 parts.append(("N", type(a), a))
             else:
                 parts.append(("O", id(a)))
-        caps = tuple((id(t), id(t._data), t._rg, t._grad is None or t._grad._data.dtype)
-                     for t in tensors)
-        caps += tuple(id(o) for o in opts) + tuple(id(a) for a in arrays)
-        caps += tuple(o._replay_key() for o in opts)
-        return (tuple(parts), _sharing(bound, tensors, arrays), backends.current().NAME,
+        caps = tuple([(id(t), id(t._data), t._rg, t._grad is None or t._grad._data.dtype)
+                      for t in tensors])
+        caps += tuple([id(o) for o in opts]) + tuple([id(a) for a in arrays])
+        # (the memory owners of the captured arrays: a function of their identities, which
+        # caps holds, so computed again only when caps changes; the arrays are kept alive,
+        # so that an id in caps cannot come back as another array's)
+        if caps != self._owners[0]:
+            self._owners = caps, _owners(tensors, arrays), [t._data for t in tensors]
+        caps += tuple([o._replay_key() for o in opts])
+        return (tuple(parts), _sharing(bound, self._owners[1]), backends.current().NAME,
                 is_grad_enabled(), caps), (tensors, opts, arrays)
 
     def __call__(self, *args, **kwargs):
@@ -1123,13 +1129,19 @@ class Compiled:
 _MISSING = object()
 
 
-def _sharing(flat, tensors, arrays):
-    """The first argument whose memory is another argument's or a captured array's (the
-    same buffer, or views of one), or None. A replay copies each argument into a buffer
-    of its own, so a call where this differs is another signature, and one where it is
-    not None runs eagerly."""
+def _owners(tensors, arrays):
+    """The arrays owning the memory of the captured tensors and arrays, by id."""
     owners = {id(memory.root(t._data)) for t in tensors}
     owners.update(id(memory.root(a)) for a in arrays)
+    return frozenset(owners)
+
+
+def _sharing(flat, captured):
+    """The first argument whose memory is another argument's or a captured array's (the
+    same buffer, or views of one; ``captured``: ``_owners``), or None. A replay copies
+    each argument into a buffer of its own, so a call where this differs is another
+    signature, and one where it is not None runs eagerly."""
+    owners = set(captured)
     for i, a in enumerate(flat):
         arr = _array_of(a)
         if arr is not None:
