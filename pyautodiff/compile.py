@@ -861,8 +861,11 @@ def compile(fn):
     The signature: each argument's shape, dtype and ``requires_grad``; the *values* of
     Python-number arguments (a new value records again); the backend; grad mode; the
     identity of every captured tensor's array (a parameter whose ``.data`` was replaced
-    records again), which captured tensors have a ``.grad`` at entry, and the captured
-    objects themselves. Up to ``CACHE_SIZE`` signatures are kept.
+    records again), which captured tensors have a ``.grad`` at entry, the captured
+    objects themselves, and each captured optimizer's state arrays and hyperparameters
+    other than ``lr`` (``load_state_dict``-like replacements or a new momentum record
+    again; ``lr``, as a scheduler sets it, and Adam's step count are read at each call).
+    Up to ``CACHE_SIZE`` signatures are kept.
 
     Reading a value into Python inside ``fn`` while it records (``.item()``,
     ``float(t)``, ``if loss < tol:``, ``.numpy()`` of an intermediate) raises a
