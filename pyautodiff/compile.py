@@ -583,8 +583,18 @@ def _lower(prog, flat):
         lines.append(f"s{k} = {const(t)}._grad._data")
     for k, a in prog.live:
         fixed[k] = ns[f"s{k}"] = a
-    for ins in prog.prog:
+    fuser, skip = None, 0
+    if backends.current().NAME == "c":  # (runs of elementwise calls as one C call)
+        from .compile_fuse import Fuser
+        fuser = Fuser(prog, _Slot)
+    for i, ins in enumerate(prog.prog):
+        if i < skip:
+            continue
         kind = ins[0]
+        if fuser is not None and kind == "call":
+            skip = i + fuser.at(i, fixed, ns, const, lines)
+            if skip > i:
+                continue
         if kind == "call":
             _, f, refs, krefs, o = ins
             ready = all(type(r) is not _Slot or r in fixed
