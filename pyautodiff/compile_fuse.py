@@ -46,7 +46,6 @@ _C_ONLY = {"exp": (1, (C._F32, C._F64)), "sigmoid": (1, (C._F32, C._F64)),
 _UNARY = frozenset(fused._UNARY)
 _NUMPY = {getattr(numpy_backend, n): n for n in _EXACT}
 _C = {getattr(C, n): n for n in _EXACT + tuple(_C_ONLY)}
-MIN_RUN = 2  # a run of one call gains nothing over the call
 
 
 def _name_of(f, n, dtype):
@@ -98,14 +97,33 @@ class Fuser:
                 break
             run.append(op)
             temps.add(op[2])
-        while len(run) >= MIN_RUN:
+        # (one call of the C backend's, into a buffer of its own, still saves the
+        # allocation; one of numpy's the lowering already writes into one)
+        shortest = 1 if ins[1] in _C else 2
+        while len(run) >= shortest:
             try:
                 self._emit(run, i + len(run), shape, dtype, fixed, ns, const, lines)
             except fused._OutOfRegisters as e:
                 run = run[: e.args[0]]
                 continue
             return len(run)
-        return 0
+        return self._numpy(i, fixed, ns, const, lines)
+
+    def _numpy(self, i, fixed, ns, const, lines):
+        """A kernel of the C backend that handed its operand to numpy's ufunc (below its
+        threshold), lowered into a buffer of its own as ``_lower`` does numpy's: so
+        that a run after it reads a fixed buffer. Returns 1, or 0: not such a call."""
+        _, f, refs, krefs, o = self.prog.prog[i]
+        name = _C.get(f)
+        u = getattr(numpy_backend, name, None) if name in _C_ONLY else None
+        x = fixed.get(refs[0]) if len(refs) == 1 and type(refs[0]) is self.Slot else None
+        if (type(u) is not np.ufunc or x is None or krefs or o in fixed
+                or self.first.get(o) != i or self.prog.meta[o][:2] != (x.shape, x.dtype)
+                or not self.prog.meta[o][3] or _name_of(f, x.size, x.dtype) is not None):
+            return 0
+        fixed[o] = ns[f"s{o}"] = np.empty(x.shape, x.dtype)
+        lines.append(f"{const(u)}(s{refs[0]}, out=s{o})")
+        return 1
 
     def _op(self, i, fixed, temps, shape, dtype):
         """``(name, operands, output slot)`` of instruction ``i`` if it can join a run of
