@@ -553,6 +553,7 @@ def _lower(prog, flat):
     such results and views of them) writes into a buffer of its own allocated here, and
     views of fixed buffers are made here, once. Everything that leaves the program is a
     copy: returned values, each ``.grad`` (``copy`` instructions, or a copy made here).
+    On the C backend, runs of elementwise calls are one fused C call each (``compile_fuse``).
     """
     if prog.meta is None:
         return None

@@ -64,7 +64,19 @@ def _name_of(f, n, dtype):
 
 class Fuser:
     """Finds and lowers the runs of ``prog`` (a ``compile._Program``), as ``_lower``
-    walks its instructions (``at``)."""
+    walks its instructions (``at``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyautodiff as ad
+    >>> x0 = np.linspace(0.0, 1.0, 5)
+    >>> step = ad.compile(lambda x: (x * 2.0 + 1.0) * x - 0.5)  # (one run of 3 calls)
+    >>> with ad.use_backend("c"):
+    ...     outs = [step(ad.tensor(x0)) for _ in range(3)]  # record, check, replay
+    >>> outs[2].numpy().tolist() == ((x0 * 2.0 + 1.0) * x0 - 0.5).tolist()
+    True
+    """
 
     def __init__(self, prog, slot_type):
         self.prog = prog

@@ -104,7 +104,7 @@ def test_transcendental_joins_a_run_only_where_c_computed_it(name, dtype, rng):
         for n in (255, 256, 8 * 256 - 1, 8 * 256):
             x0 = rng.uniform(0.1, 2.0, n).astype(dtype)
             step = _check_against_eager(lambda x: (f(x * 0.5 + 0.25) * 2.0 - x,),
-                                        lambda i: (ad.tensor(x0 + i),))
+                                        lambda i, x0=x0: (ad.tensor(x0 + i),))
             in_c = n >= scale * 256 and not (name == "tanh" and dtype == np.float32)
             # one fused call through f where C computed it; else f is a call of its own
             assert (_calls(step) == (1, 1)) == in_c
