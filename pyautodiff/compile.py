@@ -553,6 +553,7 @@ def _lower(prog, flat):
     such results and views of them) writes into a buffer of its own allocated here, and
     views of fixed buffers are made here, once. Everything that leaves the program is a
     copy: returned values, each ``.grad`` (``copy`` instructions, or a copy made here).
+    On the C backend, runs of elementwise calls are one fused C call each (``compile_fuse``).
     """
     if prog.meta is None:
         return None
@@ -585,7 +586,13 @@ def _lower(prog, flat):
     for k, a in prog.live:
         fixed[k] = ns[f"s{k}"] = a
     group = None  # a run of one optimizer's updates: [opt, [(i, gradient slot), ...]]
-    for ins in prog.prog:
+    fuser, skip = None, 0
+    if backends.current().NAME == "c":  # (runs of elementwise calls as one C call)
+        from .compile_fuse import Fuser
+        fuser = Fuser(prog, _Slot)
+    for i, ins in enumerate(prog.prog):
+        if i < skip:
+            continue
         kind = ins[0]
         if kind == "update":
             if group is not None and group[0] is ins[1]:
@@ -596,6 +603,10 @@ def _lower(prog, flat):
             continue
         lines += _updates(group, fixed, fresh, const)
         group = None
+        if fuser is not None and kind == "call":
+            skip = i + fuser.at(i, fixed, ns, const, lines)
+            if skip > i:
+                continue
         if kind == "call":
             _, f, refs, krefs, o = ins
             ready = all(type(r) is not _Slot or r in fixed

@@ -256,7 +256,7 @@ class Optimizer:
         ``x`` are unchanged and every ``g`` is laid out as this one and shares no memory
         with ``x`` or the state; the caller keeps the version and lock rules
         (``memory.writing``)."""
-        return None
+        return
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)

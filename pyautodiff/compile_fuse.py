@@ -1,0 +1,258 @@
+"""Runs of recorded elementwise kernels, lowered to one fused C call each.
+
+``compile``'s lowering (``_lower``) turns each recorded kernel call into one call of
+the generated function. On the C backend, a run of consecutive elementwise calls of
+one shape and dtype can instead be one call of ``pyad_fuse_<dt>`` (csrc/fuse.c), the
+register machine of the fused backward pass: it runs the whole run block by block in
+cache, writing to memory only the results something after the run reads (or returns).
+At small sizes that turns many calls into one; at large ones, many passes over memory
+into one.
+
+A replay must equal the eager run bit for bit, so a call joins a run only where
+fuse.c's instruction computes each element with the very operations the recorded
+kernel did:
+
+- IEEE arithmetic, ``sqrt``, ``abs``, ``neg``, ``square``, ``maximum``/``minimum``/``relu``
+  and the backward formulas ``*_grad`` are the same expressions in numpy and in C
+  (``PYAD_BINARY_OPS``, written in numpy's order), whichever of the two ran them;
+- ``exp``, ``tanh``, ``log``... are vmath.h's polynomials in C and libm's or numpy's
+  loops in numpy: they join a run only where the C backend's kernel ran its C loop
+  (the same loop fuse.c runs on each block), never numpy's;
+- sums are left alone: fuse.c's ``SUM`` adds in another order than the sum kernels.
+
+Operands: arrays of the run's shape and dtype, contiguous and aligned, whose buffer is
+the same at every call (arguments, captured arrays, results of the lowering's own
+buffers: ``fixed``), results of earlier calls of the run, and scalars: numbers, and
+arrays of one element (or one value broadcast) of the run's dtype, read at each call.
+"""
+
+import numpy as np
+
+from .backends import c_backend as C
+from .backends import fused, numpy_backend
+from .backends.c_backend import ffi
+from .compile_passes import _defines, _reads, _spec_slots
+
+_ndarray = np.ndarray
+# Kernels computed alike by every path (see the module's docstring), by fuse.c's names.
+_EXACT = ("add", "sub", "mul", "div", "maximum", "minimum", "neg", "abs", "sqrt", "square",
+          "relu", "tanh_grad", "sigmoid_grad", "square_grad", "relu_grad")
+# Kernels fused only where c_backend ran C: {name: (its THRESHOLD scale, dtypes)}, as
+# c_backend sets them up (a test runs each one on both sides of its threshold).
+_C_ONLY = {"exp": (1, (C._F32, C._F64)), "sigmoid": (1, (C._F32, C._F64)),
+           "softplus": (1, (C._F32, C._F64)), "log": (C.CHEAP, (C._F32, C._F64)),
+           "log1p": (C.CHEAP, (C._F32, C._F64)), "expm1": (C.CHEAP, (C._F32, C._F64)),
+           "tanh": (1, (C._F64,))}
+_UNARY = frozenset(fused._UNARY)
+_NUMPY = {getattr(numpy_backend, n): n for n in _EXACT}
+_C = {getattr(C, n): n for n in _EXACT + tuple(_C_ONLY)}
+
+
+def _name_of(f, n, dtype):
+    """fuse.c's name for recorded kernel ``f`` on ``n``-element contiguous operands of
+    ``dtype``, or None if it cannot join a run."""
+    name = _NUMPY.get(f)
+    if name is not None:
+        return name
+    name = _C.get(f)
+    if name in _C_ONLY:
+        scale, dtypes = _C_ONLY[name]
+        if n < scale * C.THRESHOLD or dtype not in dtypes:
+            return None  # (c_backend handed it to numpy's loop)
+    return name
+
+
+class Fuser:
+    """Finds and lowers the runs of ``prog`` (a ``compile._Program``), as ``_lower``
+    walks its instructions (``at``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyautodiff as ad
+    >>> x0 = np.linspace(0.0, 1.0, 5)
+    >>> step = ad.compile(lambda x: (x * 2.0 + 1.0) * x - 0.5)  # (one run of 3 calls)
+    >>> with ad.use_backend("c"):
+    ...     outs = [step(ad.tensor(x0)) for _ in range(3)]  # record, check, replay
+    >>> outs[2].numpy().tolist() == ((x0 * 2.0 + 1.0) * x0 - 0.5).tolist()
+    True
+    """
+
+    def __init__(self, prog, slot_type):
+        self.prog = prog
+        self.Slot = slot_type
+        end = len(prog.prog)
+        # slot -> index of the last instruction reading it (the outputs: end)
+        self.last = dict.fromkeys(_spec_slots(prog.out_spec), end)
+        # slot -> index of the instruction making it (the inputs: -1)
+        self.first = dict.fromkeys([k for k, _ in prog.arg_slots + prog.entry_grads
+                                    + prog.live], -1)
+        for i, ins in enumerate(prog.prog):
+            for k in _reads(ins):
+                self.last[k] = max(self.last.get(k, -1), i)
+            made = _defines(ins)
+            if made is not None:
+                self.first.setdefault(made, i)
+
+    def at(self, i, fixed, ns, const, lines):
+        """Lower the longest run starting at instruction ``i``: returns how many
+        instructions it took (0: none, ``_lower`` goes on with instruction ``i``)."""
+        prog = self.prog.prog
+        ins = prog[i]
+        if ins[0] != "call" or type(ins[4]) is not self.Slot:
+            return 0
+        shape, dtype = self.prog.meta[ins[4]][:2]
+        run, temps = [], set()
+        while i + len(run) < len(prog):
+            op = self._op(i + len(run), fixed, temps, shape, dtype)
+            if op is None:
+                break
+            run.append(op)
+            temps.add(op[2])
+        # (one call of the C backend's, into a buffer of its own, still saves the
+        # allocation; one of numpy's the lowering already writes into one)
+        shortest = 1 if ins[1] in _C else 2
+        while len(run) >= shortest:
+            try:
+                self._emit(run, i + len(run), shape, dtype, fixed, ns, const, lines)
+            except fused._OutOfRegisters as e:
+                run = run[: e.args[0]]
+                continue
+            return len(run)
+        return self._numpy(i, fixed, ns, const, lines)
+
+    def _numpy(self, i, fixed, ns, const, lines):
+        """A kernel of the C backend that handed its operand to numpy's ufunc (below its
+        threshold), lowered into a buffer of its own as ``_lower`` does numpy's: so
+        that a run after it reads a fixed buffer. Returns 1, or 0: not such a call."""
+        _, f, refs, krefs, o = self.prog.prog[i]
+        name = _C.get(f)
+        u = getattr(numpy_backend, name, None) if name in _C_ONLY else None
+        x = fixed.get(refs[0]) if len(refs) == 1 and type(refs[0]) is self.Slot else None
+        if (type(u) is not np.ufunc or x is None or krefs or o in fixed
+                or self.first.get(o) != i or self.prog.meta[o][:2] != (x.shape, x.dtype)
+                or not self.prog.meta[o][3] or _name_of(f, x.size, x.dtype) is not None):
+            return 0
+        fixed[o] = ns[f"s{o}"] = np.empty(x.shape, x.dtype)
+        lines.append(f"{const(u)}(s{refs[0]}, out=s{o})")
+        return 1
+
+    def _op(self, i, fixed, temps, shape, dtype):
+        """``(name, operands, output slot)`` of instruction ``i`` if it can join a run of
+        ``shape`` and ``dtype``, else None."""
+        ins = self.prog.prog[i]
+        if ins[0] != "call":
+            return None
+        _, f, refs, krefs, o = ins
+        if (krefs or type(o) is not self.Slot or self.first.get(o) != i or o in fixed
+                or len(refs) not in (1, 2)):
+            return None
+        meta = self.prog.meta[o]
+        if meta[:2] != (shape, dtype) or not meta[3] or dtype not in fused._RUN:
+            return None
+        name = _name_of(f, int(np.prod(shape)), dtype)
+        if name is None or (name in _UNARY) != (len(refs) == 1):
+            return None
+        ops = [self._operand(r, fixed, temps, shape, dtype) for r in refs]
+        if any(a is None for a in ops) or ops[0][0] not in ("reg", "arr") and (
+                len(ops) == 1 or ops[1][0] not in ("reg", "arr")):
+            return None  # (an array of the run's shape gives the result its shape)
+        if name.endswith("_grad") and any(a[0] not in ("reg", "arr") for a in ops):
+            return None  # (relu_grad takes its dtype from g: keep to arrays)
+        return name, ops, o
+
+    def _operand(self, r, fixed, temps, shape, dtype):
+        """("reg", slot) a result of the run, ("arr", array) an array read in place,
+        ("const", float), ("rt", slot) a scalar read at each call; None: cannot."""
+        if type(r) is self.Slot:
+            if r in temps:
+                return "reg", r
+            a = fixed.get(r)
+            if a is not None and a.shape == shape and a.dtype == dtype and C._in_place(a):
+                return "arr", a
+            s, dt, strides, _ = self.prog.meta[r]
+            if dt == dtype and _scalar_shape(s, strides, shape):
+                return "rt", r
+            return None
+        if type(r) is float or (type(r) is int and abs(r) <= 2**53):
+            return "const", float(r)
+        if isinstance(r, (np.generic, _ndarray)) and r.dtype == dtype:
+            if _scalar_shape(r.shape, r.strides, shape):
+                return "const", r.flat[0].item()
+            if type(r) is _ndarray and r.shape == shape and C._in_place(r):
+                return "arr", r
+        return None
+
+    def _emit(self, run, end, shape, dtype, fixed, ns, const, lines):
+        """The fused program of ``run`` (ending before instruction ``end``), its buffers
+        and the lines calling it; raises ``_OutOfRegisters(j)`` if its call ``j`` finds
+        no free register."""
+        uses = {}
+        for _, ops, _ in run:
+            for kind, v in ops:
+                if kind in ("reg", "arr"):
+                    key = v if kind == "reg" else id(v)
+                    uses[key] = uses.get(key, 0) + 1
+        free = list(range(fused.REGS - 1, -1, -1))
+        reg, code, arrays, scalars, runtime, outs = {}, [], [], [], [], {}
+
+        def alloc(j):
+            if not free:
+                raise fused._OutOfRegisters(j)
+            return free.pop()
+
+        def release(r, key):
+            if key is None:
+                free.append(r)
+                return
+            uses[key] -= 1
+            if uses[key] == 0:
+                free.append(reg.pop(key))
+
+        for j, (name, ops, o) in enumerate(run):
+            regs = []
+            for kind, v in ops:
+                if kind == "reg":
+                    regs.append((reg[v], v))
+                elif kind == "arr":
+                    if id(v) not in reg:
+                        reg[id(v)] = alloc(j)
+                        code.append((fused._LOAD, reg[id(v)], len(arrays), 0))
+                        arrays.append(v)
+                    regs.append((reg[id(v)], id(v)))
+                else:  # a scalar: filled into a register of its own
+                    if kind == "rt":
+                        runtime.append((len(scalars), v))
+                    r = alloc(j)
+                    code.append((fused._FILL, r, len(scalars), 0))
+                    scalars.append(v if kind == "const" else 0.0)
+                    regs.append((r, None))
+            d = alloc(j)  # (before the operands are freed: dst never aliases them)
+            code.append((fused._OPCODE[name], d, regs[0][0], regs[-1][0]))
+            reg[o] = d
+            for r, key in regs:
+                release(r, key)
+            if self.last.get(o, -1) >= end:  # read after the run: written to memory
+                outs[o] = np.empty(shape, dtype)
+                code.append((fused._STORE, len(arrays), d, 0))
+                arrays.append(outs[o])
+            if uses.get(o, 0) == 0:
+                free.append(reg.pop(o))
+        fused._check(code, len(arrays), len(scalars))
+        bufs = [C._buf(a) for a in arrays]  # (each keeps its array alive)
+        sc = ffi.new("double[]", scalars or [0.0])
+        args = (ffi.new("pyad_ins[]", code), len(code), ffi.new("void *[]", bufs), sc,
+                ffi.new("double[]", fused.SUMS))
+        const(bufs)
+        s = const(sc)
+        lines += [f"{s}[{j}] = s{k}.item(0)" for j, k in runtime]
+        lines.append(f"{const(fused._RUN[dtype])}({int(np.prod(shape))}, "
+                     + ", ".join(map(const, args)) + ")")
+        for o, buf in outs.items():
+            fixed[o] = ns[f"s{o}"] = buf
+
+
+def _scalar_shape(s, strides, shape):
+    """Whether an array of shape ``s`` and ``strides`` is one value against ``shape``."""
+    n = int(np.prod(s))
+    return (n == 1 and len(s) <= len(shape)) or (s == shape and n > 0 and not any(strides))
