@@ -941,6 +941,8 @@ class Compiled:
                                      for p in ps) else -1
         self._cache = {}  # key -> _Program, or a str: why that signature runs eagerly
         self._records = self._replays = self._eager = 0
+        # A program's buffers are its own: two threads replaying it at once take turns.
+        self._running = threading.Lock()
         self._owners = (None, frozenset(), None)  # (caps, their _owners, arrays): _key
 
     def cache_info(self):
@@ -995,7 +997,8 @@ class Compiled:
         if not prog.verified:
             return self._verify(key, prog, captured, flat, args, kwargs)
         self._replays += 1
-        return prog.run(flat)
+        with self._running:
+            return prog.run(flat)
 
     def _verify(self, key, prog, captured, flat, args, kwargs):
         tensors, opts, _ = captured

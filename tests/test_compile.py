@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import c_threshold, in_threads
 
 import pyautodiff as ad
-from conftest import c_threshold
 from pyautodiff import nn, optim
 
 
@@ -445,7 +445,7 @@ def test_compile_changes_between_calls_match_eager_bitwise(backend, opt_name, ch
 
 
 def test_compile_update_counts_versions_and_keeps_locks_as_eager(backend):
-    w, opt, fn = _linear_step()
+    w, _, fn = _linear_step()
     step = ad.compile(fn)
     x = np.ones((4, 2))
     _warm(step, x)
@@ -513,3 +513,27 @@ def _no_leak():
         tracemalloc.stop()
     assert step.cache_info().replays >= 10000
     assert grown < 9000  # under a byte a call: a leaked array would be 100 a call
+
+
+def test_one_compiled_function_replayed_from_threads_at_once(backend):
+    # The program's buffers are shared by its calls: threads take turns, each gets its own
+    # inputs' result.
+    w = ad.tensor(np.linspace(-1.0, 1.0, 64), requires_grad=True)
+    step = ad.compile(lambda x: (ad.tanh(w * x) * x).sum())
+    xs = [np.full(64, float(k)) for k in range(8)]
+    for x in xs[:3]:
+        step(x)  # recorded, checked, replayed
+    results = {}
+
+    def work(k):
+        # (a new thread runs on the process's backend, not the fixture's: use_backend is
+        # per thread, and the backend is part of the signature)
+        eager = (ad.tanh(w * xs[k]) * xs[k]).sum().item()
+        for _ in range(50):
+            results.setdefault(k, set()).add((step(xs[k]).item(), eager))
+
+    in_threads(work, 8)
+    for k in range(8):
+        assert len(results[k]) == 1
+        got, eager = results[k].pop()
+        assert got == eager
