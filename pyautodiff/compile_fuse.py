@@ -193,21 +193,9 @@ class Fuser:
                 if kind in ("reg", "arr"):
                     key = v if kind == "reg" else id(v)
                     uses[key] = uses.get(key, 0) + 1
-        free = list(range(fused.REGS - 1, -1, -1))
-        reg, code, arrays, scalars, runtime, outs = {}, [], [], [], [], {}
-
-        def alloc(j):
-            if not free:
-                raise fused._OutOfRegisters(j)
-            return free.pop()
-
-        def release(r, key):
-            if key is None:
-                free.append(r)
-                return
-            uses[key] -= 1
-            if uses[key] == 0:
-                free.append(reg.pop(key))
+        registers = fused.Registers(uses)
+        reg, alloc, release = registers.reg, registers.alloc, registers.release
+        code, arrays, scalars, runtime, outs = [], [], [], [], {}
 
         for j, (name, ops, o) in enumerate(run):
             regs = []
@@ -237,7 +225,7 @@ class Fuser:
                 code.append((fused._STORE, len(arrays), d, 0))
                 arrays.append(outs[o])
             if uses.get(o, 0) == 0:
-                free.append(reg.pop(o))
+                registers.free.append(reg.pop(o))
         fused._check(code, len(arrays), len(scalars))
         bufs = [C._buf(a) for a in arrays]  # (each keeps its array alive)
         sc = ffi.new("double[]", scalars or [0.0])

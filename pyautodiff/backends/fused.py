@@ -210,6 +210,32 @@ class _OutOfRegisters(Exception):
     pass
 
 
+class Registers:
+    """The register file of one program being compiled: ``reg`` maps a live value (by a
+    key of the caller's) to its register; ``uses`` counts the reads left of each key,
+    and a register comes free when they reach 0. ``alloc(at)`` raises
+    ``_OutOfRegisters(at)`` when none is free (``at``: where, for the caller)."""
+
+    def __init__(self, uses):
+        self.uses = uses
+        self.reg = {}
+        self.free = list(range(REGS - 1, -1, -1))
+
+    def alloc(self, at=None):
+        if not self.free:
+            raise _OutOfRegisters(at)
+        return self.free.pop()
+
+    def release(self, r, key):
+        """One read of register ``r`` done: ``key`` None for a scalar's own register."""
+        if key is None:
+            self.free.append(r)
+            return
+        self.uses[key] -= 1
+        if self.uses[key] == 0:
+            self.free.append(self.reg.pop(key))
+
+
 def _evaluate(sinks):
     """Compute the Lazy ``sinks``: one program per element count and dtype."""
     groups = {}
@@ -280,14 +306,10 @@ def _compile(sinks, dtype):
                     key = id(a.value if type(a) is Lazy else a)
                 uses[key] = uses.get(key, 0) + 1
         uses[id(s)] = uses.get(id(s), 0) + 1  # kept to the end, for its STORE
-    free = list(range(REGS - 1, -1, -1))
-    reg, index = {}, {}
+    regs = Registers(uses)
+    reg, alloc, release = regs.reg, regs.alloc, regs.release
+    index = {}
     prog, arrays, scalars = [], [], []
-
-    def alloc():
-        if not free:
-            raise _OutOfRegisters
-        return free.pop()
 
     def operand(a):
         if type(a) is float:
@@ -307,14 +329,6 @@ def _compile(sinks, dtype):
             arrays.append(arr)
             prog.append((_LOAD, reg[key], index[key], 0))
         return reg[key], key
-
-    def release(r, key):
-        if key is None:
-            free.append(r)
-            return
-        uses[key] -= 1
-        if uses[key] == 0:
-            free.append(reg.pop(key))
 
     def store(node, out):
         if out is None:  # (c_backend._empty reads only shape, dtype and nbytes)
