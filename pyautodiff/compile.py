@@ -25,6 +25,7 @@ Never a stale answer:
 """
 
 import builtins
+import dis
 import functools
 import inspect
 import operator
@@ -32,7 +33,6 @@ import os
 import sys
 import threading
 import warnings
-from itertools import chain
 
 import numpy as np
 
@@ -88,13 +88,17 @@ _EMPTY = object()
 
 
 def _names(fn):
+    """The global names ``fn``'s code (and the code nested in it) reads or writes."""
     names, code = set(), getattr(fn, "__code__", None)
     stack = [code] if code is not None else []
     while stack:
         c = stack.pop()
-        names.update(c.co_names)
+        names.update(i.argval for i in dis.get_instructions(c) if i.opname in _GLOBAL_OPS)
         stack.extend(k for k in c.co_consts if inspect.iscode(k))
     return sorted(names)
+
+
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
 
 
 def _captured(fn, names):
@@ -137,31 +141,58 @@ class _Captures:
 
     The walk's result is a function of the identities of its roots and of the contents
     of every container it looked into (a module's attributes, an optimizer's ``params``,
-    lists, tuples, dicts): those identities are compared with the last walk's on every
-    call (the objects are kept alive, so an identity cannot be reused), and any change
-    walks again."""
+    lists, tuples, dicts): after each walk, ``_watch`` generates the check that each is
+    still the object the walk saw (the objects are kept alive, so an identity cannot be
+    reused), run on every call; any change walks again."""
 
     def __init__(self, fn):
         self.fn = fn
         self.names = None
         self.result = None
-        self.kept = None
-
-    def _now(self):
-        mods, views = self.deps
-        return list(chain(_roots(self.fn, self.names), map(vars, mods),
-                          map(_params_of, self.result[1]), chain.from_iterable(views)))
+        self.same = None
 
     def get(self):
-        if self.kept is not None and list(map(id, self._now())) == self.ids:
+        """The walk's result: the same object for as long as its contents are the same
+        (a compiled function's guard compares it by identity)."""
+        if self.same is not None and self.same():
             return self.result
         code = getattr(self.fn, "__code__", None)
         if self.names is None or self.code is not code:
             self.names, self.code = _names(self.fn), code
-        self.result, self.deps = _captured(self.fn, self.names)
-        self.kept = self._now()
-        self.ids = list(map(id, self.kept))
+        result, deps = _captured(self.fn, self.names)
+        if self.result is None or [list(map(id, r)) for r in result] != [
+                list(map(id, r)) for r in self.result]:
+            self.result = result
+        self.same = self._watch(deps)
         return self.result
+
+    def _watch(self, deps):
+        """The generated function ``same()``: whether every root of ``fn`` and every
+        container the walk looked into (``deps``) holds what it held at the walk."""
+        fn, (mods, views) = self.fn, deps
+        ns = {"F": fn, "G": getattr(fn, "__globals__", None) or {}, "_filled": _filled,
+              "_id": id}
+        n = [0]
+
+        def const(v):
+            n[0] += 1
+            ns[f"k{n[0]}"] = v
+            return f"k{n[0]}"
+
+        tests = [f"getattr(F, {a!r}, None) is {const(getattr(fn, a, None))}"
+                 for a in ("__code__", "__defaults__", "__self__")]
+        tests += [f"G.get({name!r}) is {const(ns['G'].get(name))}" for name in self.names]
+        for c in getattr(fn, "__closure__", None) or ():
+            tests.append(f"{const(c)}.cell_contents is {const(c.cell_contents)}"
+                         if _filled(c) else f"not _filled({const(c)})")
+        tests += [f"{const(m)}.__dict__ is {const(vars(m))}" for m in mods]
+        tests += [f"{const(o)}.params is {const(o.params)}" for o in self.result[1]]
+        tests += [f"list(map(_id, {const(v)})) == {const(list(map(id, v)))}" for v in views]
+        ns["kept"] = [list(v) for v in views]  # (ids stay unique while kept)
+        src = ("def same():\n    try:\n        return (" + "\n                and ".join(tests)
+               + ")\n    except ValueError:\n        return False\n")
+        exec(builtins.compile(src, "<ad.compile captures>", "exec"), ns)  # noqa: S102
+        return ns["same"]
 
 
 _params_of = operator.attrgetter("params")
@@ -419,6 +450,7 @@ class _Program:
         self.meta = ([(a.shape, a.dtype, a.strides, a.flags.c_contiguous) for a in rec.keep]
                      if len(rec.keep) == rec.nslots else None)
         self.fast = None  # the lowered program, or False: interpret
+        self.guard = self.guard_for = None  # Compiled._guard, and the captures it was made for
 
     def run(self, flat):
         if self.fast is None:
@@ -944,6 +976,7 @@ class Compiled:
         # A program's buffers are its own: two threads replaying it at once take turns.
         self._running = threading.Lock()
         self._owners = (None, frozenset(), None)  # (caps, their _owners, arrays): _key
+        self._last = None  # (guard, program): the last program replayed, see _guard
 
     def cache_info(self):
         """``CacheInfo(records, replays, eager, size)``: signatures recorded, replays run,
@@ -953,6 +986,7 @@ class Compiled:
     def cache_clear(self):
         """Forget every recorded signature."""
         self._cache.clear()
+        self._last = None
 
     def _key(self, bound):
         tensors, opts, arrays = self._captures.get()
@@ -976,7 +1010,66 @@ class Compiled:
             self._owners = caps, _owners(tensors, arrays), [t._data for t in tensors]
         caps += tuple([o._replay_key() for o in opts])
         return (tuple(parts), _sharing(bound, self._owners[1]), backends.current().NAME,
-                is_grad_enabled(), caps), (tensors, opts, arrays)
+                is_grad_enabled(), caps), self._captures.result
+
+    def _guard(self, key, flat, captured):
+        """A function ``guard(flat)``, true only when ``_key`` of the call would be ``key``:
+        the same checks in straight-line generated code, comparing with the objects this
+        call sees (``captured``, the captures' walk, by identity), so that a call like the
+        last one skips building the key (several microseconds at small sizes)."""
+        parts, sharing, backend, grad, _ = key
+        tensors, opts, _ = captured
+        ns = {"_ndarray": _ndarray, "_get": self._captures.get, "_id": id, "_root": memory.root,
+              "_current": backends.current, "_grad": is_grad_enabled,
+              "_owners": self._owners[1], "_captured": captured}
+        n = [0]
+
+        def const(v):
+            n[0] += 1
+            ns[f"k{n[0]}"] = v
+            return f"k{n[0]}"
+
+        tests = [f"len(flat) == {len(parts)}"]
+        for i, (part, a) in enumerate(zip(parts, flat)):
+            if part[0] == "T":
+                tests += [f"type(flat[{i}]) is {const(type(a))}",
+                          f"flat[{i}]._data.shape == {const(part[1])}",
+                          f"flat[{i}]._data.dtype == {const(part[2])}",
+                          f"flat[{i}]._rg is {part[3]}"]
+            elif part[0] == "A":
+                tests += [f"type(flat[{i}]) is _ndarray", f"flat[{i}].shape == {const(part[1])}",
+                          f"flat[{i}].dtype == {const(part[2])}"]
+            elif part[0] == "N":
+                tests += [f"type(flat[{i}]) is {const(part[1])}", f"flat[{i}] == {const(part[2])}"]
+            else:
+                tests.append(f"flat[{i}] is {const(a)}")
+        tests.append("_get() is _captured")
+        for t in tensors:
+            c = const(t)
+            tests += [f"{c}._data is {const(t._data)}", f"{c}._rg is {t._rg}"]
+            tests.append(f"{c}._grad is None" if t._grad is None else
+                         f"{c}._grad is not None and {c}._grad._data.dtype == "
+                         f"{const(t._grad._data.dtype)}")
+        for o in opts:  # (what ``_replay_key`` compares, one by one)
+            c = const(o)
+            tests += [f"{const(o._constants)}({c}) == {const(o._constants(o))}",
+                      f"len({c}.state) == {len(o.state)}"]
+            tests += [f"{c}.state[{i}].get({k!r}) is {const(st.get(k))}"
+                      for i, st in enumerate(o.state) for k in o._buffers]
+        tests += [f"_current().NAME == {backend!r}", f"_grad() is {grad}"]
+        # (``_sharing`` is None: no argument's memory is another's or a captured array's)
+        assert sharing is None
+        roots = []
+        for i, a in enumerate(flat):
+            if _array_of(a) is not None:
+                data = f"flat[{i}]._data" if isinstance(a, Tensor) else f"flat[{i}]"
+                tests.append(f"(r{i} := _id(_root({data}))) not in _owners")
+                roots.append(f"r{i}")
+        if len(roots) > 1:
+            tests.append(f"len({{{', '.join(roots)}}}) == {len(roots)}")
+        src = "def guard(flat):\n    return (" + "\n            and ".join(tests) + ")\n"
+        exec(builtins.compile(src, "<ad.compile guard>", "exec"), ns)  # noqa: S102
+        return ns["guard"]
 
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != self._plain:
@@ -987,6 +1080,11 @@ class Compiled:
                 flat = _flatten(flat)
         else:  # (every parameter given by position: bind would give args as they are)
             flat = args
+        last = self._last
+        if last is not None and last[0](flat):
+            self._replays += 1
+            with self._running:
+                return last[1](flat)
         key, captured = self._key(flat)
         prog = self._cache.get(key)
         if prog is None:
@@ -996,6 +1094,9 @@ class Compiled:
             return self.fn(*args, **kwargs)
         if not prog.verified:
             return self._verify(key, prog, captured, flat, args, kwargs)
+        if prog.guard is None or prog.guard_for is not captured:
+            prog.guard, prog.guard_for = self._guard(key, flat, captured), captured
+        self._last = prog.guard, prog.fast or prog.run
         self._replays += 1
         with self._running:
             return prog.run(flat)

@@ -179,6 +179,56 @@ def test_compile_replaced_parameter_data_records_again(backend):
     assert float(loss) == pytest.approx(25.0)  # (x @ [2, 3])**2 = 25, not the old w's loss
 
 
+_SHIFT = ad.tensor(0.5)  # (a global a compiled function reads, rebound by a test)
+
+
+@pytest.mark.parametrize("change", ["number", "global", "cell", "params", "list", "sharing"])
+def test_any_change_after_replays_start_gives_eager_bits(backend, change):
+    # Once replays run, a call is checked by the generated guard instead of the whole key:
+    # each thing the key covers, changed then, must give eager's numbers.
+    global _SHIFT
+    runs = []
+    for compiled in (False, True):
+        _SHIFT = ad.tensor(0.5)
+        w, v = ad.tensor([0.5, -0.5], requires_grad=True), ad.tensor([1.0, 2.0])
+        opt = optim.SGD([w], lr=0.1)
+        extra = [v]
+        bias = ad.tensor([0.25, -0.25])
+
+        def rebind(b):
+            nonlocal bias
+            bias = b
+
+        def fn(x, k):
+            opt.zero_grad()
+            loss = (((x @ opt.params[0]) * k + (extra[0] * bias).sum() + _SHIFT) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        step = ad.compile(fn) if compiled else fn
+        x, k, losses = np.arange(6.0).reshape(3, 2) / 4, 1.0, []
+        for i in range(8):
+            if i == 5:
+                if compiled:
+                    assert step.cache_info().replays >= 3
+                if change == "number":
+                    k = 2.0
+                elif change == "global":
+                    _SHIFT = ad.tensor(-1.5)
+                elif change == "cell":
+                    rebind(ad.tensor([3.0, 1.0]))
+                elif change == "params":
+                    opt.params[0] = ad.tensor([2.0, 1.0], requires_grad=True)
+                elif change == "list":
+                    extra[0] = ad.tensor([-1.0, 0.5])
+                else:  # an argument viewing a captured parameter
+                    x = np.broadcast_to(opt.params[0].data, (3, 2))
+            losses.append(_bits(step(x, k)))
+        runs.append((losses, [(_bits(p), _bits(p.grad)) for p in opt.params]))
+    assert runs[0] == runs[1]
+
+
 def test_compile_data_dependent_branch_raises_naming_the_line(backend):
     w = ad.tensor([1.0], requires_grad=True)
 
