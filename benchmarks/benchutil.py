@@ -45,12 +45,13 @@ def peer(name):
         pytest.skip(f"{name} is not importable ({type(e).__name__}: {e})")
 
 
-def variants(make_pyautodiff, torch, autograd, mygrad, floor):
+def variants(make_pyautodiff, compiled, torch, autograd, mygrad, floor):
     """A workload's ``{variant: make}`` table in the report's column order: pyautodiff on
-    its two backends (``make_pyautodiff(backend)`` returns a ``make``), the peers' makes
-    and the floor's."""
-    return {"c": make_pyautodiff("c"), "numpy": make_pyautodiff("numpy"), "torch": torch,
-            "autograd": autograd, "mygrad": mygrad, "floor": floor}
+    its two backends (``make_pyautodiff(backend)`` returns a ``make``), under
+    ``ad.compile``, the peers' makes and the floor's."""
+    return {"c": make_pyautodiff("c"), "numpy": make_pyautodiff("numpy"),
+            "compiled": compiled, "torch": torch, "autograd": autograd, "mygrad": mygrad,
+            "floor": floor}
 
 
 def label(benchmark, variant, ops=None, probe=False):

@@ -212,9 +212,8 @@ def make_floor(x0, a0, b0):
     return step
 
 
-VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
-VARIANTS = {**dict(list(VARIANTS.items())[:2]), "compiled": make_compiled,
-            **dict(list(VARIANTS.items())[2:])}
+VARIANTS = variants(make_pyautodiff, make_compiled, make_torch, make_autograd, make_mygrad,
+                    make_floor)
 
 
 def _size(n, dtype):

@@ -264,9 +264,8 @@ def make_floor(x, labels, params0):
     return step
 
 
-VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
-VARIANTS = {**dict(list(VARIANTS.items())[:2]), "compiled": make_compiled,
-            **dict(list(VARIANTS.items())[2:])}
+VARIANTS = variants(make_pyautodiff, make_compiled, make_torch, make_autograd, make_mygrad,
+                    make_floor)
 
 
 @pytest.mark.benchmark(group=GROUP)

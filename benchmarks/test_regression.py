@@ -215,9 +215,8 @@ def make_compiled(X0, y0, w0, b0):
     return step
 
 
-VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
-VARIANTS = {**dict(list(VARIANTS.items())[:2]), "compiled": make_compiled,
-            **dict(list(VARIANTS.items())[2:])}
+VARIANTS = variants(make_pyautodiff, make_compiled, make_torch, make_autograd, make_mygrad,
+                    make_floor)
 
 # One group per size: the table's row, every variant a column.
 CASES = [

@@ -17,6 +17,8 @@ decreases toward the attracting fixed point 0 and nothing overflows. pyautodiff 
 Variants (``VARIANTS``; a peer that is not importable is skipped, never failed):
 
 - ``c``, ``numpy``: pyautodiff on its C backend and on its pure-Python path;
+- ``compiled``: the step under ``ad.compile`` (default backend), recorded before timing
+  and replayed;
 - ``torch``: PyTorch; ``autograd``: HIPS autograd (``value_and_grad``); ``mygrad``: MyGrad;
 - ``floor``: the forward written by hand in numpy, storing each ``h_k``, and the backward
   multiplying the chain rule's factors ``dh_{k+1}/dh_k = h_k + 0.25`` in reverse.
@@ -91,6 +93,26 @@ def make_pyautodiff(backend):
     return make
 
 
+def make_compiled(x0):
+    """The pyautodiff step under ``ad.compile``, on the default backend."""
+    x = ad.tensor(x0, requires_grad=True)
+
+    @ad.compile
+    def compiled():
+        x.grad = None
+        y = chain(x).sum()
+        y.backward()
+        return y
+
+    def step():
+        y = compiled()
+        return y.numpy(), x.grad.numpy()
+
+    for _ in range(2):  # record, check: the timed calls replay
+        step()
+    return step
+
+
 def make_torch(x0):
     torch = peer("torch")
     x = torch.tensor(x0, requires_grad=True)
@@ -146,7 +168,8 @@ def make_floor(x0):
     return step
 
 
-VARIANTS = variants(make_pyautodiff, make_torch, make_autograd, make_mygrad, make_floor)
+VARIANTS = variants(make_pyautodiff, make_compiled, make_torch, make_autograd, make_mygrad,
+                    make_floor)
 
 
 @pytest.mark.benchmark(group=GROUP)
