@@ -680,10 +680,12 @@ def _lower(prog, flat):
             if krefs:
                 call += "".join(f", {n}={operand(r)}" for n, r in krefs.items())
             call += ")"
-            if type(o) is _Slot:
+            if type(o) is _Slot and o in fixed:  # (in place into a buffer, as acc does)
+                lines.append(f"if {call} is not s{o}: raise _Diverged("
+                             f"'compile: replay diverged at {getattr(f, '__name__', f)}')")
+            elif type(o) is _Slot:
                 lines.append(f"s{o} = {call}")
                 lines.append(f"if type(s{o}) is not _ndarray: s{o} = _asarray(s{o})")
-                fixed.pop(o, None)
                 fresh.pop(o, None)
             else:
                 lines.append(f"if {call} != {const(o)}: raise _Diverged("
@@ -731,15 +733,17 @@ def _updates(group, fixed, fresh, const):
     it (``Optimizer._replayer``: no per-step checks) then its version bump, as
     ``memory.writing`` counts it; else what ``Optimizer.step`` does (``_step``).
 
-    A plan takes as fixed what the signature fixes: the parameters' arrays, the
-    backend, the optimizer's state arrays and its hyperparameters but ``lr``
-    (``Optimizer._replay_key``); the gradient must be a buffer of the program
-    (``fixed``) or a new copy of one at every call (``fresh``)."""
+    A plan takes as fixed the parameters' arrays and the backend, which the signature
+    fixes, and the optimizer's state arrays and hyperparameters but ``lr``
+    (``Optimizer._replay_key``), which the lines check at each call (the first step
+    creates the state: that changes the plan, not the program); the gradient must be a
+    buffer of the program (``fixed``) or a new copy of one at every call (``fresh``)."""
     if group is None:
         return []
     opt, todo = group
     c = optim._c_backend()
-    o, checks, body = const(opt), [], []
+    o, body = const(opt), []
+    checks = [f"{o}._replay_key() == {const(opt._replay_key())}"]
     for i, g in todo:
         x = opt.params[i]._data
         xc, like = const(x), fixed.get(g)
@@ -840,8 +844,9 @@ def _restore(snapshot):
     snap, ostate = snapshot
     for t, data, value, grad, gvalue in snap:
         t._data = data
-        with memory.writing(data, "compile"):
-            np.copyto(data, value)
+        if not _same(data, value):  # (a write bumps the version: only where eager would)
+            with memory.writing(data, "compile"):
+                np.copyto(data, value)
         t._grad = grad  # (a replay never writes into a .grad it found)
     for o, states in ostate:
         for s, saved in zip(o.state, states):
@@ -901,14 +906,16 @@ def compile(fn):
     then on, with a warning); later calls replay. Results, every ``.grad``, parameters
     and optimizer state equal the eager run's bit for bit.
 
-    The signature: each argument's shape, dtype and ``requires_grad``; the *values* of
-    Python-number arguments (a new value records again); the backend; grad mode; the
-    identity of every captured tensor's array (a parameter whose ``.data`` was replaced
-    records again), which captured tensors have a ``.grad`` at entry, the captured
-    objects themselves, and each captured optimizer's state arrays and hyperparameters
-    other than ``lr`` (``load_state_dict``-like replacements or a new momentum record
-    again; ``lr``, as a scheduler sets it, and Adam's step count are read at each call).
-    Up to ``CACHE_SIZE`` signatures are kept.
+    The signature: each argument's shape, dtype, ``requires_grad`` and whether it has a
+    ``.grad``; the *values* of Python-number arguments (a new value records again); the
+    backend; grad mode; the identity of every captured tensor's array (a parameter whose
+    ``.data`` was replaced records again), which captured tensors have a ``.grad`` at
+    entry (unless the recording wrote it before any read, as ``zero_grad()`` first
+    does), and the captured objects themselves. A captured optimizer's state arrays and
+    hyperparameters other than ``lr`` are checked by the replayed update, which runs as
+    ``step()`` does when they changed (``lr``, as a scheduler sets it, and Adam's step
+    count are read at each call). Up to ``CACHE_SIZE`` signatures are kept. A call like
+    the last one replayed is checked by a generated guard instead of the whole signature.
 
     Reading a value into Python inside ``fn`` while it records (``.item()``,
     ``float(t)``, ``if loss < tol:``, ``.numpy()`` of an intermediate) raises a
@@ -934,8 +941,8 @@ def compile(fn):
     ...     return loss
     >>> [round(float(step(np.ones(2))), 6) for _ in range(4)]
     [5.0, 3.2, 2.048, 1.31072]
-    >>> step.cache_info()  # (call 2 records again: w has a .grad at entry from then on)
-    CacheInfo(records=2, replays=2, eager=0, size=2)
+    >>> step.cache_info()  # (call 2 runs the check, calls 3 and 4 replay)
+    CacheInfo(records=1, replays=3, eager=0, size=1)
     """
     return Compiled(fn)
 
@@ -977,6 +984,10 @@ class Compiled:
         self._running = threading.Lock()
         self._owners = (None, frozenset(), None)  # (caps, their _owners, arrays): _key
         self._last = None  # (guard, program): the last program replayed, see _guard
+        # key[:-1] -> for each captured tensor, whether its .grad at entry is free: the
+        # recordings of that signature wrote it before any read, so a replay need not
+        # match its presence (a step that starts with zero_grad() records once, not twice)
+        self._free = {}
 
     def cache_info(self):
         """``CacheInfo(records, replays, eager, size)``: signatures recorded, replays run,
@@ -993,32 +1004,32 @@ class Compiled:
         parts = []
         for a in bound:
             if isinstance(a, Tensor):
-                parts.append(("T", a.shape, a.dtype, a._rg))
+                parts.append(("T", a.shape, a.dtype, a._rg,
+                              a._grad is None or a._grad._data.dtype))
             elif type(a) is _ndarray:
                 parts.append(("A", a.shape, a.dtype))
             elif isinstance(a, (bool, int, float)):
                 parts.append(("N", type(a), a))
             else:
                 parts.append(("O", id(a)))
-        caps = tuple([(id(t), id(t._data), t._rg, t._grad is None or t._grad._data.dtype)
-                      for t in tensors])
+        caps = tuple([(id(t), id(t._data), t._rg) for t in tensors])
         caps += tuple([id(o) for o in opts]) + tuple([id(a) for a in arrays])
         # (the memory owners of the captured arrays: a function of their identities, which
         # caps holds, so computed again only when caps changes; the arrays are kept alive,
         # so that an id in caps cannot come back as another array's)
         if caps != self._owners[0]:
             self._owners = caps, _owners(tensors, arrays), [t._data for t in tensors]
-        caps += tuple([o._replay_key() for o in opts])
-        return (tuple(parts), _sharing(bound, self._owners[1]), backends.current().NAME,
-                is_grad_enabled(), caps), self._captures.result
+        base = (tuple(parts), _sharing(bound, self._owners[1]), backends.current().NAME,
+                is_grad_enabled(), caps)
+        return base + (_grads(tensors, self._free.get(base)),), self._captures.result
 
     def _guard(self, key, flat, captured):
         """A function ``guard(flat)``, true only when ``_key`` of the call would be ``key``:
         the same checks in straight-line generated code, comparing with the objects this
         call sees (``captured``, the captures' walk, by identity), so that a call like the
         last one skips building the key (several microseconds at small sizes)."""
-        parts, sharing, backend, grad, _ = key
-        tensors, opts, _ = captured
+        parts, sharing, backend, grad, _, grads = key
+        tensors = captured[0]
         ns = {"_ndarray": _ndarray, "_get": self._captures.get, "_id": id, "_root": memory.root,
               "_current": backends.current, "_grad": is_grad_enabled,
               "_owners": self._owners[1], "_captured": captured}
@@ -1035,7 +1046,7 @@ class Compiled:
                 tests += [f"type(flat[{i}]) is {const(type(a))}",
                           f"flat[{i}]._data.shape == {const(part[1])}",
                           f"flat[{i}]._data.dtype == {const(part[2])}",
-                          f"flat[{i}]._rg is {part[3]}"]
+                          f"flat[{i}]._rg is {part[3]}", _grad_test(f"flat[{i}]", part[4], const)]
             elif part[0] == "A":
                 tests += [f"type(flat[{i}]) is _ndarray", f"flat[{i}].shape == {const(part[1])}",
                           f"flat[{i}].dtype == {const(part[2])}"]
@@ -1044,18 +1055,11 @@ class Compiled:
             else:
                 tests.append(f"flat[{i}] is {const(a)}")
         tests.append("_get() is _captured")
-        for t in tensors:
+        for t, g in zip(tensors, grads):
             c = const(t)
             tests += [f"{c}._data is {const(t._data)}", f"{c}._rg is {t._rg}"]
-            tests.append(f"{c}._grad is None" if t._grad is None else
-                         f"{c}._grad is not None and {c}._grad._data.dtype == "
-                         f"{const(t._grad._data.dtype)}")
-        for o in opts:  # (what ``_replay_key`` compares, one by one)
-            c = const(o)
-            tests += [f"{const(o._constants)}({c}) == {const(o._constants(o))}",
-                      f"len({c}.state) == {len(o.state)}"]
-            tests += [f"{c}.state[{i}].get({k!r}) is {const(st.get(k))}"
-                      for i, st in enumerate(o.state) for k in o._buffers]
+            if g is not None:
+                tests.append(_grad_test(c, g, const))
         tests += [f"_current().NAME == {backend!r}", f"_grad() is {grad}"]
         # (``_sharing`` is None: no argument's memory is another's or a captured array's)
         assert sharing is None
@@ -1103,6 +1107,7 @@ class Compiled:
 
     def _verify(self, key, prog, captured, flat, args, kwargs):
         tensors, opts, _ = captured
+        tensors = tensors + _arg_tensors(flat, tensors)  # (a replay sets their .grad too)
         before = _state(tensors, opts)
         try:
             replayed = prog.run(flat)
@@ -1166,12 +1171,19 @@ class Compiled:
         known = set(rec.slot)
         entry = [(t, t._data, t._grad) for t in tensors]
         out, failure = self._run_recording(rec, opts, known, args, kwargs)
+        # (a .grad written before any read: its state at entry changes nothing)
+        free = tuple([rec.first_grad.get(id(t)) != "read" for t in tensors])
+        old = self._free.get(key[:-1])
+        if old is not None:
+            free = tuple([a and b for a, b in zip(free, old)])
         if failure is None:
-            for t, data, grad in entry:
+            for (t, data, grad), f in zip(entry, free):
                 if t._data is not data:
                     rec.fail("a captured tensor's .data was replaced inside the function")
-                elif t._grad is None and grad is not None:
-                    rec.prog.append(("none", t))
+                elif t._grad is None and (grad is not None or id(t) in rec.first_grad):
+                    rec.prog.append(("none", t))  # (cleared, or set then cleared)
+                elif f and t._grad is grad and grad is not None:
+                    rec.fail("a .grad was written and then set back inside the function")
                 elif t._grad is not grad and t._grad._data is not rec.grads.get(id(t)):
                     rec.fail(f"a .grad was assigned inside the function ({t.shape} {t.dtype})")
             spec = _out_spec(rec, out)
@@ -1181,8 +1193,12 @@ class Compiled:
             return out
         from .compile_passes import optimize  # (it imports this module)
         rec.prog, spec = optimize(rec.prog, spec, rec.keep)
+        entry_grads = [(k, t) for k, t in entry_grads
+                       if not free[next(i for i, u in enumerate(tensors) if u is t)]]
         prog = _Program(rec, arg_slots, entry_grads, spec, tensors)
-        self._cache[key] = prog
+        self._free[key[:-1]] = free
+        state = tuple([g is None or g._data.dtype for _, _, g in entry])
+        self._cache[key[:-1] + (tuple([None if f else g for g, f in zip(state, free)]),)] = prog
         return out
 
     def _run_recording(self, rec, opts, known, args, kwargs):
@@ -1208,7 +1224,21 @@ class Compiled:
                 rec.fail(f"an in-place write ({what}) at {_where()} is not recorded yet")
             return saved_writing(a, what)
 
+        slot = Tensor.__dict__["_grad"]
+        first = rec.first_grad = {}  # id(tensor) -> its first .grad access: "read"/"write"
+
+        def get_grad(t):
+            if threading.get_ident() == rec.thread and id(t) not in first:
+                first[id(t)] = "read"
+            return slot.__get__(t, Tensor)
+
+        def set_grad(t, v):
+            if threading.get_ident() == rec.thread and id(t) not in first:
+                first[id(t)] = "write"
+            slot.__set__(t, v)
+
         try:
+            Tensor._grad = property(get_grad, set_grad)
             own["active"] = _Proxy(real, rec)
             backends.common = None
             engine._small = _Proxy(numpy_backend, rec)
@@ -1227,6 +1257,7 @@ class Compiled:
             out = self.fn(*args, **kwargs)
             return out, rec.failure
         finally:
+            Tensor._grad = slot
             for o in patched:
                 o.__dict__.pop("_update", None)
             for mod, name, f in STEPS:
@@ -1268,9 +1299,31 @@ def _sharing(flat, captured):
                 return i
             owners.add(r)
     return None
+def _grads(tensors, free):
+    """The key's part for the captured tensors' ``.grad``: None where ``free`` says its
+    state at entry does not matter, else True (no .grad) or its dtype."""
+    if free is None:
+        return tuple([t._grad is None or t._grad._data.dtype for t in tensors])
+    return tuple([None if f else t._grad is None or t._grad._data.dtype
+                  for t, f in zip(tensors, free)])
+
+
+def _grad_test(who, g, const):
+    """The guard's test that tensor ``who``'s .grad is as the key's ``g`` says."""
+    if g is True:
+        return f"{who}._grad is None"
+    return f"{who}._grad is not None and {who}._grad._data.dtype == {const(g)}"
+
+
 # One recording at a time (they patch module attributes); reentrant, for a compiled
 # function that calls another while it records.
 _recording = threading.RLock()
+
+
+def _arg_tensors(flat, tensors):
+    """The tensors among the arguments that are not in ``tensors``."""
+    known = {id(t) for t in tensors}
+    return [a for a in flat if isinstance(a, Tensor) and id(a) not in known]
 
 
 def _array_of(a):

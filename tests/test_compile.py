@@ -182,6 +182,28 @@ def test_compile_replaced_parameter_data_records_again(backend):
 _SHIFT = ad.tensor(0.5)  # (a global a compiled function reads, rebound by a test)
 
 
+def _guarded_step():
+    """A step reading a parameter through its optimizer, a list, a closure cell and a
+    global; ``rebind(b)`` rebinds the cell."""
+    w, v = ad.tensor([0.5, -0.5], requires_grad=True), ad.tensor([1.0, 2.0])
+    opt = optim.SGD([w], lr=0.1)
+    extra = [v]
+    bias = ad.tensor([0.25, -0.25])
+
+    def rebind(b):
+        nonlocal bias
+        bias = b
+
+    def fn(x, k):
+        opt.zero_grad()
+        loss = (((x @ opt.params[0]) * k + (extra[0] * bias).sum() + _SHIFT) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return opt, extra, rebind, fn
+
+
 @pytest.mark.parametrize("change", ["number", "global", "cell", "params", "list", "sharing"])
 def test_any_change_after_replays_start_gives_eager_bits(backend, change):
     # Once replays run, a call is checked by the generated guard instead of the whole key:
@@ -190,22 +212,7 @@ def test_any_change_after_replays_start_gives_eager_bits(backend, change):
     runs = []
     for compiled in (False, True):
         _SHIFT = ad.tensor(0.5)
-        w, v = ad.tensor([0.5, -0.5], requires_grad=True), ad.tensor([1.0, 2.0])
-        opt = optim.SGD([w], lr=0.1)
-        extra = [v]
-        bias = ad.tensor([0.25, -0.25])
-
-        def rebind(b):
-            nonlocal bias
-            bias = b
-
-        def fn(x, k):
-            opt.zero_grad()
-            loss = (((x @ opt.params[0]) * k + (extra[0] * bias).sum() + _SHIFT) ** 2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-
+        opt, extra, rebind, fn = _guarded_step()
         step = ad.compile(fn) if compiled else fn
         x, k, losses = np.arange(6.0).reshape(3, 2) / 4, 1.0, []
         for i in range(8):
@@ -227,6 +234,52 @@ def test_any_change_after_replays_start_gives_eager_bits(backend, change):
             losses.append(_bits(step(x, k)))
         runs.append((losses, [(_bits(p), _bits(p.grad)) for p in opt.params]))
     assert runs[0] == runs[1]
+
+
+GRAD_HABITS = {
+    # zero_grad first: the .grad at entry is written before any read (one recording)
+    "zero_first": lambda w, opt, loss: (opt.zero_grad(), loss().backward(), opt.step()),
+    "zero_last": lambda w, opt, loss: (loss().backward(), opt.step(), opt.zero_grad()),
+    "accumulate": lambda w, opt, loss: (loss().backward(), opt.step()),
+    "step_first": lambda w, opt, loss: (opt.step(), opt.zero_grad(), loss().backward()),
+    "read_first": lambda w, opt, loss: (
+        (loss() * 0.5).backward() if w.grad is None else loss().backward(), opt.step()),
+}
+
+
+def _habit_step(habit, w, opt):
+    def fn(x):
+        GRAD_HABITS[habit](w, opt, lambda: ((x @ w) ** 2).mean() + (x * x).sum())
+        return x.grad
+
+    return fn
+
+
+@pytest.mark.parametrize("habit", list(GRAD_HABITS))
+def test_grad_at_entry_present_or_not_gives_eager_bits(backend, habit):
+    # Between calls the user clears some .grad, or sets one; an argument tensor comes with
+    # or without a .grad of its own. Every order of zero_grad/backward/step gives eager's
+    # parameters and gradients.
+    runs = []
+    for compiled in (False, True):
+        w = ad.tensor([0.5, -0.5], requires_grad=True)
+        fn = _habit_step(habit, w, optim.SGD([w], lr=0.1, momentum=0.9))
+        step = ad.compile(fn) if compiled else fn
+        seen = []
+        for i in range(12):
+            if i in (4, 9):
+                w.grad = None
+            elif i == 6:
+                w.grad = ad.tensor([1.0, 2.0])
+            x = ad.tensor(np.arange(6.0).reshape(3, 2) / 4 + i, requires_grad=True)
+            if i in (5, 8, 10):
+                x.grad = ad.tensor(np.ones((3, 2)))
+            xg = step(x)
+            seen.append((_bits(w), None if w.grad is None else _bits(w.grad),
+                         None if xg is None else _bits(xg)))
+        runs.append(seen)
+    assert runs[0] == runs[1]
+    assert step.cache_info().replays >= 4
 
 
 def test_compile_data_dependent_branch_raises_naming_the_line(backend):
@@ -490,8 +543,10 @@ def test_compile_changes_between_calls_match_eager_bitwise(backend, opt_name, ch
     assert l1 == l2 and p1 == p2 and s1 == s2
     info = step.cache_info()
     assert info.eager == 0 and info.replays >= 5
-    if change == "lr":  # read at each call: no new recording
-        assert info.records == 2
+    if change != "data":  # (lr is read at each call; the state and the other
+        # hyperparameters are checked by the update's plan; zero_grad() first makes the
+        # .grad at entry free): one recording
+        assert info.records == 1
 
 
 def test_compile_update_counts_versions_and_keeps_locks_as_eager(backend):
