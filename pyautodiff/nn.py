@@ -113,6 +113,13 @@ class Module:
     Affine()
     """
 
+    # Whether the module is in training mode (``train()``/``eval()`` set it on an instance):
+    # Dropout and BatchNorm read it.
+    training = True
+    # The names of the attributes that are buffers (state that is not a parameter, such as
+    # BatchNorm's running statistics): ``register_buffer`` appends to an instance's own list.
+    _buffer_names = ()
+
     def forward(self, *args, **kwargs):
         """The computation of the module; subclasses define it."""
         raise NotImplementedError(
