@@ -54,7 +54,8 @@ def log_softmax(x, axis=-1):
 def _max_shift(x, axis):
     """``log_softmax``'s shift of array ``x``: the max along ``axis``, 0 where it is not
     finite. A pure function of arrays, which ``compile`` records as one step."""
-    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # (empty: logsumexp says so)
+    # (np.max without its Python wrapper; initial: an empty x is logsumexp's to refuse)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf)
     return _finite(m).astype(x.dtype, copy=False)
 
 
