@@ -6,15 +6,24 @@ engine's ``_small``): every kernel call is kept with its operands mapped to *slo
 (the arguments, the arrays of captured tensors, kernel results and views of them).
 ``backward`` and the optimizers' ``_update`` are recorded as steps of their own (the
 leaves' gradients, the update of a parameter), so the program also writes the
-parameters, their ``.grad`` and the optimizer state, in order. A later call with the
-same signature runs that flat program: no Tensor, Node or dispatch.
+parameters, their ``.grad`` and the optimizer state, in order. Under
+``backward(create_graph=True)`` (and in the function transforms, ``ad.grad`` of
+``ad.grad``, ``hessian``, ``jvp``...) the backward pass's own ops are recorded as any op
+is. Library code that computes on arrays outside the backend (a shift by the max,
+indexing with integer arrays and its adjoint, the transforms' constants) does so through
+pure functions listed in ``STEPS``, each call of which is a step; their array operands,
+such as the label arrays of an index, are slots too, so a replay reads their contents
+anew. A later call with the same signature runs that flat program: no Tensor, Node or
+dispatch.
 
 Never a stale answer:
 
 - an array the recording cannot trace to a slot (made by numpy outside the backend,
   random numbers, a constant built inside ``fn``), an in-place write outside an
-  optimizer step, ``.data`` replaced inside ``fn``: the signature runs eagerly from
-  then on, with a warning naming the cause;
+  optimizer step, ``.data`` replaced inside ``fn``, a bool-mask index (the result's
+  shape depends on values), a ``.grad`` still holding a graph when ``fn`` returns, an
+  argument's ``.grad`` assigned inside ``fn``: the signature runs eagerly from then
+  on, with a warning naming the cause;
 - reading a value into Python while recording (``.item()``, ``float(t)``, ``bool(t)``,
   ``if loss < tol:``, ``.numpy()``/``.data`` of a recorded op's result) raises a
   ``RuntimeError`` naming the line, as ``jax.jit`` does;
@@ -36,11 +45,11 @@ import warnings
 
 import numpy as np
 
-from . import backends, engine, memory, nn, optim
+from . import backends, engine, functional, memory, nn, optim
 from .backends import numpy_backend
 from .backends.kernels import KERNELS
 from .engine import is_grad_enabled
-from .ops import compare, elementwise
+from .ops import compare, composite, elementwise, reduce, shape
 from .tensor import Tensor
 
 _ndarray = np.ndarray
@@ -50,9 +59,16 @@ _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _tensor_module = sys.modules[Tensor.__module__]
 CACHE_SIZE = 8  # signatures kept per compiled function
 # Pure array functions that library code calls outside the backend (a VJP's mask, a
-# loss converting a numpy target): (module, name, function), recorded as program steps.
-STEPS = ((elementwise, "_share", elementwise._share), (compare, "sign", compare.sign),
-         (nn, "as_array", nn.as_array))
+# loss converting a numpy target, ``Tensor(array)``'s copy, a shift by the max, indexing
+# with arrays and its adjoint, the constants of the function transforms): (module, name,
+# function), recorded as program steps. (Operands may be arrays: an index's arrays are
+# slots, read anew by every replay.)
+STEPS = tuple((m, n, getattr(m, n)) for m, names in (
+    (elementwise, ("_share",)), (compare, ("sign",)), (nn, ("as_array", "_labels", "_grid")),
+    (_tensor_module, ("as_array",)), (reduce, ("_finite",)),
+    (composite, ("_max_shift", "_not_nan")),
+    (shape, ("_gather", "_scatter", "_concatenated", "_stacked")),
+    (functional, ("_zeros", "_one_hot", "_stacked"))) for n in names)
 
 
 def _where():
@@ -270,10 +286,13 @@ class _Recorder:
         return v
 
     def kernel(self, name, f, args, kw):
-        what = f"kernel '{name}'"
+        return self.call(f"kernel '{name}'", f, args, kw, f(*args, **kw))
+
+    def call(self, what, f, args, kw, out):
+        """Record that ``f(*args, **kw)`` gave ``out``; returns ``out`` (numpy scalars
+        made 0-d arrays)."""
         refs = tuple(self.operand(a, what) for a in args)
         krefs = {k: self.operand(v, what) for k, v in kw.items()} if kw else None
-        out = f(*args, **kw)
         if isinstance(out, np.generic):
             out = np.asarray(out)  # (a 0-d array: a slot, where a numpy scalar is not)
         if type(out) is _ndarray:
@@ -319,40 +338,55 @@ class _Proxy:
 
 
 def _backward(rec, real):
-    """``engine.backward`` while recording: the leaves' gradients become program steps."""
+    """``engine.backward`` while recording (``Tensor.backward``'s and the function
+    transforms'): the gradients of the leaves ``fn`` can reach (captured tensors and
+    arguments) become program steps. Under ``create_graph`` the sweep's ops are recorded
+    as any op is, and a ``.grad`` is their result, with its graph."""
 
-    def backward(t, gradient=None, retain_graph=False, create_graph=False):
-        if threading.get_ident() != rec.thread:
-            return real(t, gradient, retain_graph, create_graph)
-        if create_graph:
-            rec.fail(f"backward(create_graph=True) is not recorded yet ({_where()})")
-        if not t._rg:
-            return real(t, gradient, retain_graph, create_graph)
-        g = engine._root_gradient(t, gradient, False)
+    def backward(t, gradient=None, retain_graph=False, create_graph=False, inputs=None):
+        if threading.get_ident() != rec.thread or not t._rg:
+            return real(t, gradient, retain_graph, create_graph, inputs)
+        g = engine._root_gradient(t, gradient, create_graph)
+        ga = g._data if create_graph else g
         if gradient is None:
-            gk = rec.new(g)
-            rec.prog.append(("ones", gk, g.shape, g.dtype))
+            gk = rec.new(ga)
+            rec.prog.append(("ones", gk, ga.shape, ga.dtype))
         else:
-            gk = rec.ref(g, "backward's gradient")
+            gk = rec.ref(ga, "backward's gradient")
+        keep = None if inputs is None or t._node is None else engine._toward(t._node, inputs)
         if t._node is None:
             leaves = {t: (g, False)}
+        elif create_graph:
+            with engine.enable_grad():
+                leaves = engine._sweep(t._node, g, True, True, keep)
         else:
-            leaves = engine._sweep(t._node, g, retain_graph, False)
+            leaves = engine._sweep(t._node, g, retain_graph, False, keep)
         for leaf, (gi, owned) in leaves.items():
-            src = gk if gi is g else rec.ref(np.asarray(gi), "backward")
-            gi = gi if owned and type(gi) is _ndarray else np.array(gi)
-            new = rec.new(gi)
-            rec.prog.append(("copy", new, src))
-            old = leaf._grad
+            if create_graph:
+                if not owned:  # (the copy op copies with numpy: a step of its own)
+                    src = rec.ref(gi._data, "backward")
+                    gi = gi.copy()
+                    rec.prog.append(("copy", rec.new(gi._data), src))
+            else:
+                src = gk if gi is g else rec.ref(np.asarray(gi), "backward")
+                gi = gi if owned and type(gi) is _ndarray else np.array(gi)
+                rec.prog.append(("copy", rec.new(gi), src))
+                gi = _make(gi)
             with engine._accumulating:
-                leaf._grad = _make(gi) if old is None else old + _make(gi)
+                old = leaf._grad
+                leaf._grad = gi if old is None else old + gi
             k = rec.ref(leaf._grad._data, "backward")
             i = rec.args.get(id(leaf))
             if i is not None:
                 rec.prog.append(("grad_arg", i, k))
-            else:
+                rec.arg_grads[i] = leaf._grad._data
+            elif id(leaf) in rec.captured:
                 rec.prog.append(("grad", leaf, k))
                 rec.grads[id(leaf)] = leaf._grad._data
+            else:
+                continue  # (a leaf made inside fn, as the transforms make: none after it)
+            if leaf._grad._node is not None:
+                rec.graph_grads.append(leaf)
 
     return backward
 
@@ -371,17 +405,23 @@ def _recording_update(rec, opt, real):
     return update
 
 
+_GATHER = shape._gather
+
+
 def _recording_step(rec, name, real):
     """Function ``real`` of ``STEPS`` while recording: a call on arrays is a program step."""
 
     def step(*args, **kw):
         if threading.get_ident() != rec.thread or any(isinstance(a, Tensor) for a in args):
             return real(*args, **kw)
-        n = len(rec.prog)
-        out = rec.kernel(name, real, args, kw)
-        if any(out is a for a in args):
-            del rec.prog[n:]  # (an input returned as it is: nothing to replay)
-        return out
+        out = real(*args, **kw)
+        if type(out) is _ndarray and any(
+                type(a) is _ndarray and memory.root(a) is memory.root(out) for a in args):
+            return out  # (an input or a view of one, x[1:] say: rec.ref traces it)
+        if real is _GATHER and any(type(a) is _ndarray and a.dtype == bool for a in args):
+            rec.fail(f"indexing with a bool mask at {_where()} (the result's shape depends "
+                     "on values)")
+        return rec.call(f"'{name}'", real, args, kw, out)
 
     return step
 
@@ -409,8 +449,9 @@ def _reading(name, real, rec, known):
         # (an array of a leaf, such as a .grad, may be read: numpy writes into it are
         # caught by the check run; a recorded result's array may not)
         if name in ("numpy", "data", "__array__") and (
-                id(self._data) in known or self._node is None):
-            return real(self, *args, **kw)
+                id(self._data) in known or self._node is None) or (
+                name == "data" and sys._getframe(1).f_code is _DETACH):
+            return real(self, *args, **kw)  # (detach(): a tensor, not a value in Python)
         raise RuntimeError(
             f"compile: {fn_name(rec)} reads a tensor's value into Python ({name}) at "
             f"{_where()}: a replay would not see a new value. Compute with tensors, or "
@@ -423,6 +464,7 @@ def fn_name(rec):
     return getattr(rec, "fn_name", "the function")
 
 
+_DETACH = Tensor.detach.__code__
 _READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__format__",
           "numpy", "__array__")
 
@@ -898,9 +940,12 @@ def _difference(tensors, opts, snap_replay):
 def compile(fn):
     """Record ``fn`` once per signature, then replay its kernels on later calls.
 
-    ``fn`` takes Tensors, numpy arrays and Python numbers, and may run modules, a loss,
-    ``backward()``, ``optimizer.step()``, ``zero_grad()``, and return Tensors (or
-    tuples, lists, dicts of them) and numbers. The first call for a signature runs
+    ``fn`` takes Tensors, numpy arrays and Python numbers, and may run modules, a loss
+    (``log_softmax``, ``cross_entropy``, indexing with integer arrays: arrays it
+    captures are read anew at every call), ``backward()`` (also with
+    ``create_graph=True``), the function transforms (``ad.grad``, ``hessian``, ``jvp``,
+    ``vjp``...), ``optimizer.step()``, ``zero_grad()``, and return Tensors (or tuples,
+    lists, dicts of them) and numbers. The first call for a signature runs
     ``fn`` eagerly and records the kernels it ran; the second runs the recording *and*
     ``fn`` from the same state and compares them bit for bit (a difference: eager from
     then on, with a warning); later calls replay. Results, every ``.grad``, parameters
@@ -1159,6 +1204,9 @@ class Compiled:
         rec.live = []
         rec.grads = {}  # id(tensor) -> the array backward gave its .grad
         rec.args = {id(a): i for i, a in enumerate(flat) if isinstance(a, Tensor)}
+        rec.captured = {id(t) for t in tensors}
+        rec.arg_grads = {}  # argument index -> the array backward last gave its .grad
+        rec.graph_grads = []  # leaves of those two kinds given a .grad with a graph
         entry_grads = []
         for t in tensors:
             if id(t._data) not in rec.slot:
@@ -1170,6 +1218,7 @@ class Compiled:
                 rec.live.append((rec.new(a), a))
         known = set(rec.slot)
         entry = [(t, t._data, t._grad) for t in tensors]
+        entry_args = [(i, a, a._grad) for i, a in enumerate(flat) if isinstance(a, Tensor)]
         out, failure = self._run_recording(rec, opts, known, args, kwargs)
         # (a .grad written before any read: its state at entry changes nothing)
         free = tuple([rec.first_grad.get(id(t)) != "read" for t in tensors])
@@ -1186,6 +1235,14 @@ class Compiled:
                     rec.fail("a .grad was written and then set back inside the function")
                 elif t._grad is not grad and t._grad._data is not rec.grads.get(id(t)):
                     rec.fail(f"a .grad was assigned inside the function ({t.shape} {t.dtype})")
+            for i, a, grad in entry_args:
+                want = rec.arg_grads.get(i)  # (the array backward last gave its .grad)
+                if not (a._grad is grad if want is None else
+                        a._grad is not None and a._grad._data is want):
+                    rec.fail(f"the .grad of argument {i} was assigned inside the function")
+            if any(t._grad is not None and t._grad._node is not None for t in rec.graph_grads):
+                rec.fail("a .grad keeps the graph of backward(create_graph=True) after the "
+                         "function returns (a replay's .grad has none)")
             spec = _out_spec(rec, out)
             failure = rec.failure
         if failure is not None:
@@ -1242,7 +1299,7 @@ class Compiled:
             own["active"] = _Proxy(real, rec)
             backends.common = None
             engine._small = _Proxy(numpy_backend, rec)
-            _tensor_module.backward = _backward(rec, saved_backward)
+            _tensor_module.backward = functional.backward = _backward(rec, saved_backward)
             engine._fit = _recording_fit(rec, saved_fit)
             memory.writing = writing
             for n in _READS:
@@ -1265,7 +1322,7 @@ class Compiled:
             for n, v in saved_reads.items():
                 setattr(Tensor, n, v)
             memory.writing = saved_writing
-            _tensor_module.backward = saved_backward
+            _tensor_module.backward = functional.backward = saved_backward
             engine._fit = saved_fit
             engine._small = saved_small
             if saved_own is _MISSING:

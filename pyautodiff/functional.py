@@ -54,6 +54,23 @@ __all__ = ["grad", "hessian", "jacfwd", "jacobian", "jacrev", "jvp", "value_and_
 
 # ----- argument handling --------------------------------------------------------------
 
+# The arrays the transforms make, as pure functions of shapes and arrays: ``compile``
+# records a call of each as one step of a program.
+def _zeros(shape, dtype):
+    return np.zeros(shape, dtype=dtype)
+
+
+def _one_hot(shape, dtype, k):
+    """Zeros of ``shape`` but a 1 at flat index ``k``: a seed of ``_jacobian_rows``."""
+    seed = np.zeros(shape, dtype=dtype)
+    seed.flat[k] = 1
+    return seed
+
+
+def _stacked(shape, *arrays):
+    return np.stack(arrays).reshape(shape)
+
+
 def _check_argnums(argnums, where):
     """``argnums`` as given (int or tuple of ints) after checking its type."""
     ok = (isinstance(argnums, numbers.Integral) and not isinstance(argnums, bool)) or (
@@ -91,7 +108,7 @@ def _input(value, where, pos):
     """
     if isinstance(value, Tensor):
         if value.requires_grad and is_grad_enabled():
-            d = Tensor(np.zeros(value.shape, dtype=value.dtype), requires_grad=True)
+            d = Tensor(_zeros(value.shape, value.dtype), requires_grad=True)
             return value + d, d
         leaf = value.detach()  # shares the array; the engine never writes into a leaf's
     else:
@@ -284,7 +301,7 @@ class _Pass:
         for leaf in self.leaves:
             g = leaf.grad
             if g is None:
-                g = Tensor(np.zeros(leaf.shape, dtype=leaf.dtype))
+                g = Tensor(_zeros(leaf.shape, leaf.dtype))
             elif not create:
                 g = g.detach()
             grads.append(g)
@@ -374,7 +391,7 @@ class _Linearized:
         """``J tangents`` (one tangent per argnum), a list with one entry per output: the
         reverse pass transposed (module docstring). ``g(u) = pull(u)`` is recorded for
         fresh leaves ``u``; the gradient of ``<g(u), tangents>`` for ``u`` is the result."""
-        us = [np.zeros(o.shape, dtype=o.dtype) for o in self.outs]
+        us = [_zeros(o.shape, o.dtype) for o in self.outs]
         linear = _Linearized(self._g, us, {}, tuple(range(len(us))), self.where)
         return linear.pull(tuple(tangents))
 
@@ -591,19 +608,17 @@ def _jacobian_rows(p, out, leaves):
     rows = [[] for _ in leaves]
     if out.requires_grad:
         for k in range(out.size):
-            seed = np.zeros(out.shape, dtype=out.dtype)
-            seed.flat[k] = 1
-            for row, g in zip(rows, p.run(out, seed)):
+            for row, g in zip(rows, p.run(out, _one_hot(out.shape, out.dtype, k))):
                 row.append(g)
     jacs = []
     for row, leaf in zip(rows, leaves):
         shape = out.shape + leaf.shape
         if not row:
-            jacs.append(Tensor(np.zeros(shape, dtype=leaf.dtype)))
+            jacs.append(Tensor(_zeros(shape, leaf.dtype)))
         elif p.create:
             jacs.append(stack(row).reshape(shape))
         else:
-            jacs.append(Tensor(np.stack([g._data for g in row]).reshape(shape)))
+            jacs.append(Tensor(_stacked(shape, *[g._data for g in row])))
     return jacs
 
 
@@ -713,7 +728,7 @@ def jacfwd(f, argnums=0, has_aux=False):
     @functools.wraps(f)
     def jac(*args, **kwargs):
         lin = _Linearized(f, args, kwargs, argnums, "jacfwd", has_aux)
-        us = [np.zeros(o.shape, dtype=o.dtype) for o in lin.outs]
+        us = [_zeros(o.shape, o.dtype) for o in lin.outs]
         # transposed[i][k] = J_ik^T, the Jacobian of the linear g_i(u) for u_k: one
         # backward pass through its graph per element of argument i.
         transposed = _jacobian(lin._g, tuple(range(len(us))), "jacfwd", warn=False)(*us)

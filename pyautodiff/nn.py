@@ -544,21 +544,23 @@ def cross_entropy(logits, labels):
             f"cross_entropy: logits of shape {logits.shape} hold no samples, "
             "the mean of no elements"
         )
-    # Shift by the (constant) max first: log_softmax(x) computes x - logsumexp(x), and
-    # at |x| ~ 1e4 that difference of two large numbers keeps only ~1e-4 of a unit in
-    # float32 (probabilities and gradients off by ~1e-4 relative). Shifted, the largest
-    # logit is 0 and the result is accurate; the shift does not change the value, and
-    # as a constant it does not change the gradient either.
-    m = np.max(logits._data, axis=axis, keepdims=True)
-    logp = log_softmax(logits - np.where(np.isfinite(m), m, 0), axis=axis)
+    # (log_softmax shifts by the max first: logits of any magnitude stay accurate)
+    logp = log_softmax(logits, axis=axis)
     if axis == 0:
-        picked = logp[int(labels)]
+        picked = logp[labels]
     else:
         # One index array per axis: the sample's place on every axis but the
         # class axis, where the label goes (open grids broadcast together).
-        grid = np.indices(labels.shape, sparse=True)
-        picked = logp[(grid[0], labels) + tuple(grid[1:])]
+        shape = labels.shape
+        picked = logp[(_grid(shape, 0), labels) + tuple(
+            _grid(shape, k) for k in range(1, len(shape)))]
     return -picked.mean()
+
+
+def _grid(shape, k):
+    """Axis ``k`` of the open grid of ``shape`` (``np.indices(shape, sparse=True)[k]``): a
+    pure function, which ``compile`` records as one step, as ``_labels``."""
+    return np.indices(shape, sparse=True)[k]
 
 
 def binary_cross_entropy_with_logits(logits, targets):

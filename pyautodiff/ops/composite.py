@@ -8,7 +8,7 @@ import numpy as np
 from ..tensor import Tensor
 from . import torch_names
 from .elementwise import exp, sqrt, where
-from .reduce import _count, axes_in_order, logsumexp, mean, sum
+from .reduce import _count, _finite, axes_in_order, logsumexp, mean, sum
 from .shape import broadcast_to, copy, reshape, transpose
 
 
@@ -47,10 +47,16 @@ def log_softmax(x, axis=-1):
     # Shift by the max first, held constant (the result does not depend on it):
     # x - logsumexp(x) alone subtracts two numbers of size |max x| and loses
     # |max x| * eps, 2e-5 relative in float32 for logits of 1e4.
-    xd = x._data if isinstance(x, Tensor) else np.asarray(x)
-    m = np.max(xd, axis=axis, keepdims=True, initial=-np.inf)  # (empty: logsumexp says so)
-    s = x - np.where(np.isfinite(m), m, 0).astype(xd.dtype)
+    s = x - _max_shift(x._data if isinstance(x, Tensor) else np.asarray(x), axis)
     return s - logsumexp(s, axis=axis, keepdims=True)
+
+
+def _max_shift(x, axis):
+    """``log_softmax``'s shift of array ``x``: the max along ``axis``, 0 where it is not
+    finite. A pure function of arrays, which ``compile`` records as one step."""
+    # (np.max without its Python wrapper; initial: an empty x is logsumexp's to refuse)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf)
+    return _finite(m).astype(x.dtype, copy=False)
 
 
 @torch_names
@@ -105,8 +111,13 @@ def nansum(x, axis=None, keepdims=False):
     >>> x.grad
     Tensor([1., 0., 1.], dtype=float64)
     """
-    xv = x._data if isinstance(x, Tensor) else np.asarray(x)
-    return sum(where(~np.isnan(xv), x, 0.0), axis=axis, keepdims=keepdims)
+    return sum(where(_not_nan(x._data if isinstance(x, Tensor) else np.asarray(x)), x, 0.0),
+               axis=axis, keepdims=keepdims)
+
+
+def _not_nan(x):
+    """``nansum``'s mask of array ``x`` (a pure function of arrays, as ``_max_shift``)."""
+    return ~np.isnan(x)
 
 
 @torch_names

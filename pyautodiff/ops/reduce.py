@@ -159,6 +159,13 @@ def min(B, x, axis=None, keepdims=False):
     return B.min(x, _check_nonempty("min", x, axis), keepdims=keepdims)
 
 
+def _finite(m):
+    """The shift by the max ``m`` that keeps ``exp`` in range: ``m`` with its entries that
+    are not finite 0 (an infinite max would give inf - inf). A pure function of arrays,
+    which ``compile`` records as one step."""
+    return np.where(np.isfinite(m), m, 0)
+
+
 @defop(vjp=lambda K, g, out, x, axis=None, keepdims=False: K.mul(
     _unreduce(g, x.shape, axis, keepdims),
     K.exp(K.sub(x, _unreduce(out, x.shape, axis, keepdims)))))
@@ -174,9 +181,7 @@ def logsumexp(B, x, axis=None, keepdims=False):
     Tensor([0.69314718, 1.69314718], dtype=float64)
     """
     ax = axes("logsumexp", axis, np.ndim(x))
-    m = B.max(x, ax, keepdims=True)
-    # Shifting by the max keeps exp in range; an infinite max would give inf - inf.
-    m = np.where(np.isfinite(m), m, 0)
+    m = _finite(B.max(x, ax, keepdims=True))
     s = B.log(B.sum(B.exp(B.sub(x, m)), ax, keepdims=True))
     out = B.add(s, m)
     return out if keepdims else np.squeeze(out, axis=ax)

@@ -95,10 +95,16 @@ def _index(index):
     return tuple(result)
 
 
+def _gather(x, *index):
+    """``x[index]``: a pure function of arrays, which ``compile`` records as one step (an
+    index may hold arrays, which a replay must read anew)."""
+    return x[index]
+
+
 @defop(vjp=lambda K, g, out, x, index: P.scatter(g, x.shape, index), name="getitem",
        public=False)
 def _getitem(B, x, index):
-    return x[index]
+    return _gather(x, *index)
 
 
 def getitem(x, index):
@@ -121,16 +127,21 @@ def _fancy(index):
     return any(isinstance(i, np.ndarray) and i.dtype.kind in "iu" for i in index)
 
 
-@defop(vjp=lambda K, gg, out, g, shape, index: P.getitem(gg, index), public=False)
-def scatter(B, g, shape, index):
-    # The adjoint of getitem: zeros of ``shape`` with ``g`` added at ``index``.
-    # Only integer arrays can repeat a place, and only they need unbuffered add.at.
+def _scatter(g, shape, *index):
+    """The adjoint of ``_gather``: zeros of ``shape`` with ``g`` added at ``index`` (a pure
+    function of arrays, as ``_gather``)."""
     z = np.zeros(shape, dtype=np.result_type(g))
+    # Only integer arrays can repeat a place, and only they need unbuffered add.at.
     if _fancy(index):
         np.add.at(z, index, g)
     else:
         z[index] = g
     return z
+
+
+@defop(vjp=lambda K, gg, out, g, shape, index: P.getitem(gg, index), public=False)
+def scatter(B, g, shape, index):
+    return _scatter(g, shape, *index)
 
 
 def _offsets(xs, axis):
@@ -141,12 +152,22 @@ def _offsets(xs, axis):
     g, (slice(None),) * (axis % out.ndim) + (slice(*_offsets(xs, axis)[i:i + 2]),)),
     nin=None, name="concatenate", public=False)
 def _concatenate(B, *xs, axis=0):
+    return _concatenated(axis, *xs)
+
+
+def _concatenated(axis, *xs):
+    """``np.concatenate(xs, axis)``: a pure function of arrays, as ``_gather``."""
     return np.concatenate(xs, axis=axis)
 
 
 @defop(vjp=lambda i, K, g, out, *xs, axis=0: P.getitem(g, (slice(None),) * (axis % out.ndim) + (i,)),
        nin=None, name="stack", public=False)
 def _stack(B, *xs, axis=0):
+    return _stacked(axis, *xs)
+
+
+def _stacked(axis, *xs):
+    """``np.stack(xs, axis)``: a pure function of arrays, as ``_gather``."""
     return np.stack(xs, axis=axis)
 
 
