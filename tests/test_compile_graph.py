@@ -187,8 +187,6 @@ def test_second_derivatives_replay_as_eager_bitwise(backend, dtype, case, rng):
             t -= float(g.numpy() / h.numpy())
 
 
-@pytest.mark.xfail(strict=True, reason="eager bug, not compile's: the fused C backward pass "
-                   "through a gradient that ad.grad returned gives 0 (backends/fused.py)")
 def test_fused_backward_through_a_transform_gradient(require_c):
     x = np.array([0.9, 1.1, 1.3])
     with ad.use_backend("c"), c_threshold(0):

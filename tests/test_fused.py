@@ -211,6 +211,19 @@ def test_fused_backward_equals_the_eager_one(case, rng):
         np.testing.assert_allclose(f, e, rtol=1e-12, atol=1e-13 * scale)
 
 
+@pytest.mark.parametrize("n", [3, 70000])
+def test_two_leaves_sharing_one_deferred_gradient_both_get_it(require_c, n):
+    # d(w + d) passes the same deferred sum to both leaves; it was computed once and then
+    # overwritten by an empty sum slot, so both gradients came out 0.
+    x = np.linspace(0.9, 1.3, n)
+    with ad.use_backend("c"), c_threshold(min(n, 1 << 16)):
+        w, d = ad.tensor(0.7, requires_grad=True), ad.tensor(0.0, requires_grad=True)
+        ad.tanh((w + d) * x).sum().backward()
+    want = np.sum(x * (1 - np.tanh(0.7 * x) ** 2))  # closed form
+    for leaf in (w, d):
+        np.testing.assert_allclose(leaf.grad.numpy(), want, rtol=1e-12)
+
+
 def workload(x, a, b):
     return ad.sum(ad.tanh(a * x + b) * ad.exp(-x * x))
 

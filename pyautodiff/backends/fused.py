@@ -239,7 +239,7 @@ class Registers:
 def _evaluate(sinks):
     """Compute the Lazy ``sinks``: one program per element count and dtype."""
     groups = {}
-    for s in sinks:
+    for s in {id(s): s for s in sinks}.values():  # (two leaves may hold one gradient)
         if s.value is None:
             n = s.args[0].size if s.op == "sum" else s.size
             groups.setdefault((n, s.dtype), []).append(s)
