@@ -38,12 +38,14 @@ Examples
 (1, array([3., 3.]), 3)
 """
 
+import functools
 import sys
 
 import numpy as np
 
 from .backends import numpy_backend
 from .backends.kernels import KERNELS
+from .compile import STEPS, _Slot, _view
 
 # In-place kernels, and the position of the operand each one writes.
 _WRITES = {"acc": 0, "acc_op": 1}
@@ -56,9 +58,13 @@ def _backend_modules():
 
 def _kinds():
     """``(pure, writes)``: the pure kernel functions, and {in-place kernel: operand}."""
-    from .compile import STEPS
+    return _kinds_of(tuple(_backend_modules()))
+
+
+@functools.lru_cache(maxsize=2)  # (one per set of loaded backends: the C one may load late)
+def _kinds_of(modules):
     pure, writes = {f for _, _, f in STEPS} | {np.ndarray.astype}, {}
-    for m in _backend_modules():
+    for m in modules:
         for name in KERNELS:
             f = getattr(m, name, None)
             if f is None:
@@ -71,7 +77,6 @@ def _kinds():
 
 
 def _is_slot(r):
-    from .compile import _Slot
     return type(r) is _Slot
 
 
@@ -180,7 +185,6 @@ class _Facts:
 def _value(ins, consts):
     """Run instruction ``ins`` whose slot operands are all in ``consts`` (as a replay
     does), or None."""
-    from .compile import _view
     kind = ins[0]
     if kind == "ones":
         return np.ones(ins[2], ins[3])
