@@ -42,6 +42,7 @@ import os
 import sys
 import threading
 import warnings
+from itertools import chain
 
 import numpy as np
 
@@ -632,6 +633,7 @@ def _lower(prog, flat):
     if prog.meta is None:
         return None
     ns = {"_copyto": np.copyto, "_array": np.array, "_asarray": np.asarray, "_make": _make,
+          "_laid_out": _laid_out,
           "_ndarray": _ndarray, "_view": _view, "_bump": memory.bump, "_step": _step,
           "_Diverged": RuntimeError}
     lines = []
@@ -672,10 +674,10 @@ def _lower(prog, flat):
             if group is not None and group[0] is ins[1]:
                 group[1].append(ins[2:])
             else:
-                lines += _updates(group, fixed, fresh, const)
+                lines += _updates(group, fixed, fresh, const, prog.meta)
                 group = [ins[1], [ins[2:]]]
             continue
-        lines += _updates(group, fixed, fresh, const)
+        lines += _updates(group, fixed, fresh, const, prog.meta)
         group = None
         if fuser is not None and kind == "call":
             skip = i + fuser.at(i, fixed, ns, const, lines)
@@ -761,7 +763,7 @@ def _lower(prog, flat):
             lines.append(f"{const(ins[1])}._grad = None")
         else:
             return None
-    lines += _updates(group, fixed, fresh, const)
+    lines += _updates(group, fixed, fresh, const, prog.meta)
     lines.append(f"return {_build_source(prog.out_spec, const)}")
     src = "def run(flat):\n" + "".join(f"    {line}\n" for line in lines)
     # (``builtins``: this module's ``compile`` is ``ad.compile``)
@@ -769,7 +771,7 @@ def _lower(prog, flat):
     return ns["run"]
 
 
-def _updates(group, fixed, fresh, const):
+def _updates(group, fixed, fresh, const, meta):
     """The source lines of a run of one optimizer's updates ``[opt, [(i, g), ...]]``: when
     every parameter is writable (no graph holds it), each update as the optimizer planned
     it (``Optimizer._replayer``: no per-step checks) then its version bump, as
@@ -778,8 +780,11 @@ def _updates(group, fixed, fresh, const):
     A plan takes as fixed the parameters' arrays and the backend, which the signature
     fixes, and the optimizer's state arrays and hyperparameters but ``lr``
     (``Optimizer._replay_key``), which the lines check at each call (the first step
-    creates the state: that changes the plan, not the program); the gradient must be a
-    buffer of the program (``fixed``) or a new copy of one at every call (``fresh``)."""
+    creates the state: that changes the plan, not the program). A gradient that is a
+    buffer of the program (``fixed``) or a new copy of one at every call (``fresh``) is
+    laid out as planned; any other (a ``.grad`` found at entry: ``meta`` gives its
+    recorded layout) is checked at each call (``_laid_out``), and updated as ``step()``
+    does when it is not."""
     if group is None:
         return []
     opt, todo = group
@@ -788,16 +793,35 @@ def _updates(group, fixed, fresh, const):
     checks = [f"{o}._replay_key() == {const(opt._replay_key())}"]
     for i, g in todo:
         x = opt.params[i]._data
-        xc, like = const(x), fixed.get(g)
+        xc, like, laid = const(x), fixed.get(g), None
         if like is None and g in fresh:
             like = np.array(fresh[g])
+        elif like is None and meta is not None and meta[g][3]:
+            like = np.empty(meta[g][0], meta[g][1])
+            roots = frozenset(id(memory.root(a)) for a in chain(
+                (x,), opt.state[i].values()) if type(a) is _ndarray)
+            laid = f"_laid_out(s{g}, {const(like.shape)}, {const(like.dtype)}, {const(roots)})"
         plan = None if like is None else opt._replayer(i, x, like, c)
         checks.append(f"{xc}.flags.writeable")
-        body.append(f"{const(plan)}(s{g})" if plan is not None else
-                    f"{o}._update({i}, {xc}, s{g}, {o}.state[{i}], {const(c)})")
+        generic = f"{o}._update({i}, {xc}, s{g}, {o}.state[{i}], {const(c)})"
+        if plan is None:
+            body.append(generic)
+        elif laid is None:
+            body.append(f"{const(plan)}(s{g})")
+        else:
+            body += [f"if {laid}: {const(plan)}(s{g})", f"else: {generic}"]
         body.append(f"_bump({xc})")
     return [f"if {' and '.join(checks)}:", *("    " + b for b in body), "else:",
             f"    _step({o}, ({''.join(f'({i}, s{g}), ' for i, g in todo)}))"]
+
+
+def _laid_out(g, shape, dtype, roots):
+    """Whether gradient ``g`` is laid out as an update's plan needs: an aligned
+    C-contiguous array of ``shape`` and ``dtype`` on memory none of ``roots`` (the ids of
+    the parameter's and its state's memory owners) holds."""
+    return (type(g) is _ndarray and g.shape == shape and g.dtype == dtype
+            and g.flags.c_contiguous and g.flags.aligned
+            and id(memory.root(g)) not in roots)
 
 
 def _step(opt, todo):

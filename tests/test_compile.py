@@ -269,8 +269,12 @@ def test_grad_at_entry_present_or_not_gives_eager_bits(backend, habit):
         for i in range(12):
             if i in (4, 9):
                 w.grad = None
-            elif i == 6:
+            elif i == 3:
                 w.grad = ad.tensor([1.0, 2.0])
+            elif i == 6:  # (a strided .grad)
+                w.grad = ad.tensor([9.0, 1.0, 8.0, 2.0])[::2].detach()
+            elif i == 7:
+                w.grad = w.detach()  # (a .grad on the parameter's own memory)
             x = ad.tensor(np.arange(6.0).reshape(3, 2) / 4 + i, requires_grad=True)
             if i in (5, 8, 10):
                 x.grad = ad.tensor(np.ones((3, 2)))
