@@ -80,6 +80,20 @@ def _where():
     return "<unknown>" if f is None else f"{f.f_code.co_filename}:{f.f_lineno}"
 
 
+def _define(src, what, ns):
+    """The function that generated source ``src`` defines, its names looked up in ``ns``.
+    Sources repeat (the same step compiled again for a new model, a new signature of the
+    same shape): their code is compiled once."""
+    code = _code(src, f"<ad.compile {what}>")
+    exec(code, ns)  # noqa: S102  (our own source)
+    return ns[code.co_names[0]]
+
+
+@functools.lru_cache(maxsize=64)
+def _code(src, name):
+    return builtins.compile(src, name, "exec")  # (this module's ``compile`` is ``ad.compile``)
+
+
 class _Slot(int):
     """An operand of a recorded call that is a slot of the program (else a constant)."""
 
@@ -208,8 +222,7 @@ class _Captures:
         ns["kept"] = [list(v) for v in views]  # (ids stay unique while kept)
         src = ("def same():\n    try:\n        return (" + "\n                and ".join(tests)
                + ")\n    except ValueError:\n        return False\n")
-        exec(builtins.compile(src, "<ad.compile captures>", "exec"), ns)  # noqa: S102
-        return ns["same"]
+        return _define(src, "captures", ns)
 
 
 _params_of = operator.attrgetter("params")
@@ -766,9 +779,7 @@ def _lower(prog, flat):
     lines += _updates(group, fixed, fresh, const, prog.meta)
     lines.append(f"return {_build_source(prog.out_spec, const)}")
     src = "def run(flat):\n" + "".join(f"    {line}\n" for line in lines)
-    # (``builtins``: this module's ``compile`` is ``ad.compile``)
-    exec(builtins.compile(src, "<ad.compile program>", "exec"), ns)  # noqa: S102  (our source)
-    return ns["run"]
+    return _define(src, "program", ns)
 
 
 def _updates(group, fixed, fresh, const, meta):
@@ -1141,8 +1152,7 @@ class Compiled:
         if len(roots) > 1:
             tests.append(f"len({{{', '.join(roots)}}}) == {len(roots)}")
         src = "def guard(flat):\n    return (" + "\n            and ".join(tests) + ")\n"
-        exec(builtins.compile(src, "<ad.compile guard>", "exec"), ns)  # noqa: S102
-        return ns["guard"]
+        return _define(src, "guard", ns)
 
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != self._plain:
