@@ -320,6 +320,11 @@ class _Recorder:
 
 def _view(b, off, shape, strides, dtype):
     """The view of array ``b`` ``off`` bytes from its start, or None if none can be made."""
+    if b.flags.c_contiguous:  # (its data starts its buffer: no need to find the root)
+        try:
+            return np.ndarray(shape, dtype, buffer=b, offset=off, strides=strides)
+        except (TypeError, ValueError):
+            pass  # (the view reaches outside b, into the memory b views)
     r = memory.root(b)
     if not r.flags.c_contiguous:
         return None
