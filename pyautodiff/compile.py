@@ -25,6 +25,7 @@ Never a stale answer:
 """
 
 import builtins
+import contextlib
 import dis
 import functools
 import inspect
@@ -39,6 +40,7 @@ import numpy as np
 from . import backends, engine, memory, nn, optim
 from .backends import numpy_backend
 from .backends.kernels import KERNELS
+from .backends.lazy import Lazy
 from .engine import is_grad_enabled
 from .ops import compare, elementwise
 from .tensor import Tensor
@@ -240,8 +242,13 @@ class _Recorder:
         if k is not None:
             return _Slot(k)
         b, chain = a, []
-        while type(b.base) is _ndarray:
-            b = b.base
+        while True:
+            base = b.base
+            if type(base) is tuple and base and type(base[0]) is Lazy:
+                base = base[0].value  # (numpy's view of a fused pass's value, `np.asarray(lazy)`)
+            if type(base) is not _ndarray:
+                break
+            b = base
             chain.append(b)
         on = self.roots.get(id(b))
         if on is not None:
@@ -301,7 +308,10 @@ class _Proxy:
     def __init__(self, module, rec):
         self._module = module
         self._rec = rec
-        self.BACKWARD = self  # (no deferred fusion while recording: every kernel is seen)
+        # The backward pass runs on the backend's own kernels for it, as it does eagerly
+        # (the C backend's fused programs: their sums add in their own order), recorded
+        # by ``_fused_recording``.
+        self.BACKWARD = getattr(module, "BACKWARD", self)
 
     def __getattr__(self, name):
         v = getattr(self._module, name)
@@ -311,11 +321,23 @@ class _Proxy:
             def call(*args, **kw):
                 if threading.get_ident() != rec.thread:  # (engine._small is process-wide)
                     return f(*args, **kw)
+                # (a value of the fused backward pass, which numpy would read: its array)
+                args = [a.force() if type(a) is Lazy else a for a in args]
                 return rec.kernel(name, f, args, kw)
 
             v = call
         setattr(self, name, v)
         return v
+
+
+def _fused_recording(rec):
+    """The C backend's fused backward pass recorded into ``rec`` (``compile_fuse``), if
+    that backend is loaded."""
+    if sys.modules.get(__package__ + ".backends.fused") is None:
+        return contextlib.nullcontext()
+    from . import compile_fuse
+    from .backends import c_backend
+    return compile_fuse.recording(rec, _Proxy(c_backend, rec))
 
 
 def _backward(rec, real):
@@ -483,6 +505,9 @@ class _Program:
                     out = f(*args)
                 if type(o) is _Slot:
                     vals[o] = np.asarray(out) if isinstance(out, np.generic) else out
+                elif type(o) is tuple:  # (a fused program's new arrays and sums)
+                    for k, v in zip(o, out):
+                        vals[k] = v
                 elif out != o:
                     raise RuntimeError(f"compile: replay diverged at {f.__name__}")
             elif kind == "view":
@@ -618,9 +643,10 @@ def _lower(prog, flat):
     for k, a in prog.live:
         fixed[k] = ns[f"s{k}"] = a
     group = None  # a run of one optimizer's updates: [opt, [(i, gradient slot), ...]]
-    fuser, skip = None, 0
+    fuser, skip, launch = None, 0, None
     if backends.current().NAME == "c":  # (runs of elementwise calls as one C call)
         from .compile_fuse import Fuser
+        from .compile_fuse import Launch as launch  # (a program of the fused backward)
         fuser = Fuser(prog, _Slot)
     for i, ins in enumerate(prog.prog):
         if i < skip:
@@ -635,6 +661,9 @@ def _lower(prog, flat):
             continue
         lines += _updates(group, fixed, fresh, const)
         group = None
+        if kind == "call" and type(ins[1]) is launch:
+            lines += ins[1].lower(ins[2], ins[4], fixed, ns, const, _Slot)
+            continue
         if fuser is not None and kind == "call":
             skip = i + fuser.at(i, fixed, ns, const, lines)
             if skip > i:
@@ -1202,7 +1231,7 @@ class Compiled:
         return out
 
     def _run_recording(self, rec, opts, known, args, kwargs):
-        with _recording:
+        with _recording, _fused_recording(rec):
             return self._patched(rec, opts, known, args, kwargs)
 
     def _patched(self, rec, opts, known, args, kwargs):

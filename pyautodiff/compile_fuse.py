@@ -1,4 +1,5 @@
-"""Runs of recorded elementwise kernels, lowered to one fused C call each.
+"""Fused C calls in ``compile``: runs of recorded elementwise kernels lowered to one
+call each, and the fused backward pass's own programs recorded and replayed.
 
 ``compile``'s lowering (``_lower``) turns each recorded kernel call into one call of
 the generated function. On the C backend, a run of consecutive elementwise calls of
@@ -24,13 +25,23 @@ Operands: arrays of the run's shape and dtype, contiguous and aligned, whose buf
 the same at every call (arguments, captured arrays, results of the lowering's own
 buffers: ``fixed``), results of earlier calls of the run, and scalars: numbers, and
 arrays of one element (or one value broadcast) of the run's dtype, read at each call.
+
+The backward pass of the C backend (``backends/fused.py``) runs its elementwise formulas
+as fused programs whose sums add in fuse.c's order. While ``compile`` records, that pass
+runs as it does eagerly (``recording``), and each program it launches becomes one step
+of the recording (``Launch``), replayed with the same instructions on the same buffers:
+so a replay's gradients, sums over broadcast scalars included, are eager's bits.
 """
+
+import contextlib
+import threading
 
 import numpy as np
 
 from .backends import c_backend as C
 from .backends import fused, numpy_backend
 from .backends.c_backend import ffi
+from .backends.lazy import Lazy
 from .compile_passes import _defines, _reads, _spec_slots
 
 _ndarray = np.ndarray
@@ -244,3 +255,146 @@ def _scalar_shape(s, strides, shape):
     """Whether an array of shape ``s`` and ``strides`` is one value against ``shape``."""
     n = int(np.prod(s))
     return (n == 1 and len(s) <= len(shape)) or (s == shape and n > 0 and not any(strides))
+
+
+# ----- the fused backward pass, recorded ------------------------------------------------------
+
+_launch = fused._launch  # (the real one: a replay inside another recording is not recorded)
+_STORE = fused._STORE
+
+
+class Launch:
+    """A program the fused backward pass ran while ``compile`` recorded, as the callable
+    of a step ``("call", launch, refs, None, o)``: ``refs`` are the slots of the arrays it
+    reads or writes in place, then those of the arrays its runtime scalars are read from;
+    ``o`` the slots of the arrays it writes anew, then of its sums (a tuple; one slot
+    when it makes one array). Called with the operands' arrays, it returns those of ``o``
+    (``_interpret``); ``lower`` gives the lines of a lowered replay. ``pure``: it writes
+    into no operand (``compile_passes`` may fold it or drop it).
+
+    ``plan``: for each array of the program, operand ``j >= 0`` or new array ``-1 - j``
+    (of ``shapes[j]``); ``scalars``: for each scalar, ``(value, None)`` a constant, or
+    ``(value, j)`` read from operand ``j`` at each call."""
+
+    def __init__(self, n, dtype, code, plan, scalars, shapes, nsums):
+        self.n, self.dtype, self.code, self.nsums = n, dtype, code, nsums
+        self.plan, self.scalars, self.shapes = plan, scalars, shapes
+        stored = {ins[1] for ins in code if ins[0] == _STORE}
+        self.written = {j for i, j in enumerate(plan) if i in stored and j >= 0}
+        self.pure = not self.written
+        self.single = len(shapes) + nsums == 1
+
+    def step(self, refs, outs):
+        """The program step running this launch."""
+        return ("call", self, tuple(refs), None, outs[0] if self.single else tuple(outs))
+
+    def _check(self, a, j):
+        """Raise unless operand ``j`` can be an array of the program (C checks nothing)."""
+        if not (type(a) is _ndarray and a.dtype == self.dtype and a.size == self.n
+                and C._in_place(a) and (j not in self.written or a.flags.writeable)):
+            raise RuntimeError(f"compile: replay diverged at a fused backward program "
+                               f"(operand {j}: {getattr(a, 'shape', a)})")
+        return a
+
+    def __call__(self, *ops):
+        arrays, new = [], []
+        for j in self.plan:
+            if j < 0:
+                new.append(np.empty(self.shapes[-1 - j], self.dtype))
+                arrays.append(new[-1])
+            else:
+                arrays.append(self._check(ops[j], j))
+        scalars = [v if j is None else ops[j].item(0) for v, j in self.scalars]
+        out = (*new, *_launch(self.n, self.dtype, self.code, arrays, scalars, self.nsums))
+        return out[0] if self.single else out
+
+    def lower(self, refs, o, fixed, ns, const, slot_type):
+        """The lines running this step in ``compile._lower``: the instructions, the
+        pointers of fixed arrays and the new arrays (fixed buffers) made here, once; at
+        each call, the pointers of other operands (checked) and the runtime scalars
+        filled in, one C call, and the sums written into 0-d buffers."""
+        outs = (o,) if self.single else o
+        lines = []
+        ptrs = ffi.new("void *[]", len(self.plan))
+        keep = []  # (the cdata of each pointer's buffer, alive with the program)
+        p = const(ptrs)
+        for i, j in enumerate(self.plan):
+            if j < 0:
+                k = outs[-1 - j]
+                a = fixed[k] = ns[f"s{k}"] = np.empty(self.shapes[-1 - j], self.dtype)
+            else:
+                r = refs[j]
+                a = fixed.get(r) if type(r) is slot_type else r  # (else: folded)
+                if a is None:
+                    lines.append(f"{p}[{i}] = _b{i} = {const(C._buf)}("
+                                 f"{const(self._check)}(s{r}, {j}))")
+                    continue
+                self._check(a, j)
+            keep.append(C._buf(a))
+            ptrs[i] = keep[-1]
+        const(keep)
+        sc = ffi.new("double[]", [v if j is None or type(refs[j]) is slot_type
+                                  else refs[j].item(0) for v, j in self.scalars] or [0.0])
+        c = const(sc)
+        lines += [f"{c}[{i}] = s{refs[j]}.item(0)" for i, (_, j) in enumerate(self.scalars)
+                  if j is not None and type(refs[j]) is slot_type]
+        totals = ffi.new("double[]", fused.SUMS)
+        args = (ffi.new("pyad_ins[]", self.code), len(self.code), ptrs, sc, totals)
+        lines.append(f"{const(fused._RUN[self.dtype])}({self.n}, "
+                     + ", ".join(map(const, args)) + ")")
+        t = const(totals)
+        for m, k in enumerate(outs[len(self.shapes):]):
+            fixed[k] = ns[f"s{k}"] = np.empty((), self.dtype)
+            lines.append(f"s{k}[()] = {t}[{m}]")  # (rounded to dtype as np.array rounds)
+        return lines
+
+
+@contextlib.contextmanager
+def recording(rec, c):
+    """While ``compile``'s recorder ``rec`` records in this thread: the fused backward
+    pass runs its eager kernels through ``c`` (a recording stand-in for the C backend),
+    each program it launches becomes a ``Launch`` step, and a scalar it reads from an
+    array (a 0-d gradient, a sum) is read from that array's slot at each replay. A
+    scalar 1.0 no longer skips its product (``fused.SKIP_ONES``): it may be such a value."""
+    real_c, real_launch, real_operand = fused.C, fused._launch, fused._operand
+    thread = rec.thread
+    sources = {}  # id(a scalar read from an array) -> (the scalar, that array's slot)
+
+    def operand(a, shape, dtype):
+        v = real_operand(a, shape, dtype)
+        if type(v) is float and threading.get_ident() == thread:
+            arr = a.value if type(a) is Lazy else a
+            if type(arr) is _ndarray:
+                sources[id(v)] = v, rec.ref(arr, "the fused backward pass")
+        return v
+
+    def launch(n, dtype, code, arrays, scalars, nsums):
+        if threading.get_ident() != thread:
+            return real_launch(n, dtype, code, arrays, scalars, nsums)
+        stored = {ins[1] for ins in code if ins[0] == _STORE}
+        refs, plan, new = [], [], []
+        for i, a in enumerate(arrays):
+            if i in stored and id(a) not in rec.slot and type(a.base) is not _ndarray:
+                plan.append(-1 - len(new))  # (a result of its own, not a slot's memory)
+                new.append(a)
+            else:
+                plan.append(len(refs))
+                refs.append(rec.ref(a, "the fused backward pass"))
+        plan_scalars = []
+        for v in scalars:
+            k = sources.get(id(v), (None, None))[1]
+            plan_scalars.append((v, None if k is None else len(refs)))
+            if k is not None:
+                refs.append(k)
+        sums = real_launch(n, dtype, code, arrays, scalars, nsums)
+        step = Launch(n, dtype, code, plan, plan_scalars, [a.shape for a in new], nsums)
+        rec.prog.append(step.step(refs, [rec.new(a) for a in new + sums]))
+        return sums
+
+    skip = fused.SKIP_ONES
+    fused.C, fused._launch, fused._operand, fused.SKIP_ONES = c, launch, operand, False
+    try:
+        yield
+    finally:
+        fused.C, fused._launch, fused._operand = real_c, real_launch, real_operand
+        fused.SKIP_ONES = skip
