@@ -175,3 +175,42 @@ def test_elementwise_benchmark_step_replays_with_scalar_gradients(backend, dtype
     np.testing.assert_allclose(lc[1].grad.numpy(), (s * x).sum(), rtol=tol,
                                atol=tol * np.abs(s * x).sum())
     np.testing.assert_allclose(lc[2].grad.numpy(), s.sum(), rtol=tol, atol=tol * s.sum())
+
+
+@pytest.mark.parametrize("thresholds", ["real", "zero"])
+def test_scalars_read_from_arrays_follow_their_values(backend, thresholds):
+    # Scalars the fused backward pass reads from arrays (the 0-d gradient passed to
+    # backward, a captured 0-d factor): recorded while they are 1.0 (where a product
+    # with 1.0 could be skipped), then other values; every call as eager, bit for bit.
+    rng = np.random.default_rng(9)
+    x0 = rng.standard_normal(N)
+
+    def make():
+        w = ad.tensor(rng.uniform(0.5, 1.5, N), requires_grad=True)
+        c = ad.tensor(1.0)
+
+        def fn(x, s):
+            w.grad = None
+            v = ad.tanh(x * w) * c
+            loss = (v * v).sum()
+            loss.backward(gradient=s)
+            return loss
+
+        return w, c, fn
+
+    with real_thresholds() if thresholds == "real" else contextlib.nullcontext():
+        (w1, c1, fn1), (w2, c2, fn2) = make(), make()
+        w2.data[...] = w1.data
+        step = ad.compile(fn1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for s, c in ((1.0, 1.0), (1.0, 1.0), (2.5, 1.0), (1.0, -0.75), (0.5, 3.0)):
+                c1.data[...] = c2.data[...] = c
+                got = step(ad.tensor(x0), ad.tensor(s))
+                want = fn2(ad.tensor(x0), ad.tensor(s))
+                assert _bits(got) == _bits(want) and _bits(w1.grad) == _bits(w2.grad)
+                # d/dw of sum(c^2 tanh(x w)^2), times s: the closed form
+                t = np.tanh(x0 * w1.numpy())
+                ref = s * 2 * c * c * t * (1 - t * t) * x0
+                np.testing.assert_allclose(w1.grad.numpy(), ref, rtol=1e-9, atol=1e-12)
+    assert step.cache_info().eager == 0 and step.cache_info().replays == 4
