@@ -3,6 +3,7 @@ elements): a replay equals the eager run bit for bit, gradients of 0-d tensors b
 over the arrays included (their sums add in fuse.c's order), on both backends."""
 
 import contextlib
+import sys
 import warnings
 
 import numpy as np
@@ -131,9 +132,13 @@ def test_random_dag_replays_eager_bits_at_large_sizes(backend, dtype, seed, thre
             np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-9)
 
 
-def test_elementwise_benchmark_step_replays_with_scalar_gradients(backend, dtype):
+@pytest.mark.parametrize("lowered", [True, False], ids=["lowered", "interpreted"])
+def test_elementwise_benchmark_step_replays_with_scalar_gradients(backend, dtype, lowered,
+                                                                   monkeypatch):
     # benchmarks/test_elementwise.py's step: the gradients of the 0-d a and b are sums of
     # the fused backward pass (they fell back to eager before it was recorded)
+    if not lowered:  # (the replay runs on compile's interpreter)
+        monkeypatch.setattr(sys.modules["pyautodiff.compile"], "_lower", lambda prog, flat: None)
     rng = np.random.default_rng(5)
     n = N if dtype == np.float64 else 2 * N  # (float32 is fused from 2**18 elements)
 
@@ -168,6 +173,10 @@ def test_elementwise_benchmark_step_replays_with_scalar_gradients(backend, dtype
     assert step.cache_info().eager == 0 and step.cache_info().replays == 3
     prog = next(iter(step._cache.values()))
     assert [type(ins[1]).__name__ for ins in prog.prog].count("Launch") == (backend == "c")
+    assert bool(prog.fast) == lowered
+    if backend == "c" and dtype == np.float64 and lowered:
+        from test_compile_fuse import _calls
+        assert _calls(step) == (2, 3)  # the forward's one fused call, the backward's; C's sum
     # the closed form of dy/da, dy/db: sums of sech^2(a x + b) e^(-x^2) (x, 1)
     x, a, b = (t.numpy().astype(np.float64) - 0.125 for t in lc)
     s = np.exp(-x * x) / np.cosh(a * x + b) ** 2
