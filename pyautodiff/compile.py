@@ -620,6 +620,7 @@ def _lower(prog, flat):
     lines = []
     fixed = {}  # slot -> its array, the same at every call
     fresh = {}  # slot -> the fixed array it is a new copy of at every call
+    moved = {}  # slot -> an array like the new one it holds at each call, read by one copy
     consts = [0]
 
     def const(v):
@@ -662,7 +663,7 @@ def _lower(prog, flat):
         lines += _updates(group, fixed, fresh, const)
         group = None
         if kind == "call" and type(ins[1]) is launch:
-            lines += ins[1].lower(ins[2], ins[4], fixed, ns, const, _Slot)
+            lines += fuser.launch(i, fixed, ns, const, moved)
             continue
         if fuser is not None and kind == "call":
             skip = i + fuser.at(i, fixed, ns, const, lines)
@@ -734,8 +735,12 @@ def _lower(prog, flat):
             fixed[ins[1]] = ns[f"s{ins[1]}"] = np.empty(ins[2], ins[3])
             lines.append(f"s{ins[1]}.fill(1)")  # (an acc may write into it: filled each call)
         elif kind == "copy":
-            lines.append(f"s{ins[1]} = _array(s{ins[2]})")
             fixed.pop(ins[1], None)
+            if ins[2] in moved:  # (a new array at each call that nothing else reads)
+                lines.append(f"s{ins[1]} = s{ins[2]}")
+                fresh[ins[1]] = moved[ins[2]]
+                continue
+            lines.append(f"s{ins[1]} = _array(s{ins[2]})")
             if ins[2] in fixed:
                 fresh[ins[1]] = fixed[ins[2]]
             else:

@@ -34,7 +34,9 @@ so a replay's gradients, sums over broadcast scalars included, are eager's bits.
 """
 
 import contextlib
+import functools
 import threading
+import types
 
 import numpy as np
 
@@ -98,9 +100,12 @@ class Fuser:
         # slot -> index of the instruction making it (the inputs: -1)
         self.first = dict.fromkeys([k for k, _ in prog.arg_slots + prog.entry_grads
                                     + prog.live], -1)
+        # slot -> the instructions reading it (an output: read by None too)
+        self.readers = {k: [None] for k in self.last}
         for i, ins in enumerate(prog.prog):
             for k in _reads(ins):
                 self.last[k] = max(self.last.get(k, -1), i)
+                self.readers.setdefault(k, []).append(i)
             made = _defines(ins)
             if made is not None:
                 self.first.setdefault(made, i)
@@ -131,6 +136,17 @@ class Fuser:
                 continue
             return len(run)
         return self._numpy(i, fixed, ns, const, lines)
+
+    def launch(self, i, fixed, ns, const, moved):
+        """The lines of instruction ``i``, a program of the fused backward pass
+        (``Launch``). A new array of it that only a ``copy`` reads (a leaf's gradient,
+        copied into its ``.grad``) is made at each call instead of once, and put in
+        ``moved``: the copy may take it as it is."""
+        _, step, refs, _, o = self.prog.prog[i]
+        prog = self.prog.prog
+        once = {k for k in (o if type(o) is tuple else (o,))
+                if [prog[j][0] for j in self.readers.get(k, ())] == ["copy"]}
+        return step.lower(refs, o, fixed, ns, const, self.Slot, once, moved)
 
     def _numpy(self, i, fixed, ns, const, lines):
         """A kernel of the C backend that handed its operand to numpy's ufunc (below its
@@ -308,11 +324,13 @@ class Launch:
         out = (*new, *_launch(self.n, self.dtype, self.code, arrays, scalars, self.nsums))
         return out[0] if self.single else out
 
-    def lower(self, refs, o, fixed, ns, const, slot_type):
+    def lower(self, refs, o, fixed, ns, const, slot_type, copied=(), moved=None):
         """The lines running this step in ``compile._lower``: the instructions, the
         pointers of fixed arrays and the new arrays (fixed buffers) made here, once; at
         each call, the pointers of other operands (checked) and the runtime scalars
-        filled in, one C call, and the sums written into 0-d buffers."""
+        filled in, one C call, and the sums written into 0-d buffers. A new array
+        whose slot is in ``copied`` is made at each call instead (from the C backend's
+        pool), and ``moved`` maps its slot to an array laid out as it is."""
         outs = (o,) if self.single else o
         lines = []
         ptrs = ffi.new("void *[]", len(self.plan))
@@ -320,8 +338,17 @@ class Launch:
         p = const(ptrs)
         for i, j in enumerate(self.plan):
             if j < 0:
-                k = outs[-1 - j]
-                a = fixed[k] = ns[f"s{k}"] = np.empty(self.shapes[-1 - j], self.dtype)
+                k, shape = outs[-1 - j], self.shapes[-1 - j]
+                a = np.empty(shape, self.dtype)
+                if k in copied:
+                    moved[k] = a
+                    like = types.SimpleNamespace(shape=shape, dtype=self.dtype, nbytes=a.nbytes)
+                    make = (functools.partial(C._empty, like) if a.nbytes >= C.POOL_MIN
+                            else functools.partial(np.empty, shape, self.dtype))
+                    lines.append(f"s{k} = {const(make)}()")
+                    lines.append(f"{p}[{i}] = _b{i} = {const(C._buf)}(s{k})")
+                    continue
+                fixed[k] = ns[f"s{k}"] = a
             else:
                 r = refs[j]
                 a = fixed.get(r) if type(r) is slot_type else r  # (else: folded)
