@@ -337,7 +337,7 @@ def _fused_recording(rec):
         return contextlib.nullcontext()
     from . import compile_fuse
     from .backends import c_backend
-    return compile_fuse.recording(rec, _Proxy(c_backend, rec))
+    return compile_fuse._recording(rec, _Proxy(c_backend, rec))
 
 
 def _backward(rec, real):

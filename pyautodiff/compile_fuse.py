@@ -28,7 +28,7 @@ arrays of one element (or one value broadcast) of the run's dtype, read at each 
 
 The backward pass of the C backend (``backends/fused.py``) runs its elementwise formulas
 as fused programs whose sums add in fuse.c's order. While ``compile`` records, that pass
-runs as it does eagerly (``recording``), and each program it launches becomes one step
+runs as it does eagerly (``_recording``), and each program it launches becomes one step
 of the recording (``Launch``), replayed with the same instructions on the same buffers:
 so a replay's gradients, sums over broadcast scalars included, are eager's bits.
 """
@@ -290,7 +290,24 @@ class Launch:
 
     ``plan``: for each array of the program, operand ``j >= 0`` or new array ``-1 - j``
     (of ``shapes[j]``); ``scalars``: for each scalar, ``(value, None)`` a constant, or
-    ``(value, j)`` read from operand ``j`` at each call."""
+    ``(value, j)`` read from operand ``j`` at each call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyautodiff as ad
+    >>> x = ad.tensor(np.linspace(-1.0, 1.0, 2**16), requires_grad=True)
+    >>> a = ad.tensor(0.5, requires_grad=True)  # (its gradient: a sum of the program)
+    >>> @ad.compile
+    ... def step():
+    ...     x.grad = a.grad = None
+    ...     (ad.tanh(a * x) * x).sum().backward()
+    >>> with ad.use_backend("c"):
+    ...     _ = [step() for _ in range(3)]  # record, check, replay
+    >>> prog = next(iter(step._cache.values())).prog
+    >>> [type(ins[1]).__name__ for ins in prog].count("Launch"), step.cache_info().eager
+    (1, 0)
+    """
 
     def __init__(self, n, dtype, code, plan, scalars, shapes, nsums):
         self.n, self.dtype, self.code, self.nsums = n, dtype, code, nsums
@@ -377,7 +394,7 @@ class Launch:
 
 
 @contextlib.contextmanager
-def recording(rec, c):
+def _recording(rec, c):
     """While ``compile``'s recorder ``rec`` records in this thread: the fused backward
     pass runs its eager kernels through ``c`` (a recording stand-in for the C backend),
     each program it launches becomes a ``Launch`` step, and a scalar it reads from an
