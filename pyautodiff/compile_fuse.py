@@ -377,13 +377,18 @@ class Launch:
             keep.append(C._buf(a))
             ptrs[i] = keep[-1]
         const(keep)
-        sc = ffi.new("double[]", [v if j is None or type(refs[j]) is slot_type
-                                  else refs[j].item(0) for v, j in self.scalars] or [0.0])
+        runtime = {i for i, (_, j) in enumerate(self.scalars)
+                   if j is not None and type(refs[j]) is slot_type}
+        values = [v if j is None or i in runtime else refs[j].item(0)
+                  for i, (v, j) in enumerate(self.scalars)]
+        sc = ffi.new("double[]", values or [0.0])
         c = const(sc)
-        lines += [f"{c}[{i}] = s{refs[j]}.item(0)" for i, (_, j) in enumerate(self.scalars)
-                  if j is not None and type(refs[j]) is slot_type]
+        lines += [f"{c}[{i}] = s{refs[self.scalars[i][1]]}.item(0)" for i in sorted(runtime)]
+        code = _without_ones(self.code, {i for i, v in enumerate(values)
+                                         if i not in runtime and v == 1.0})
+        fused._check(code, len(self.plan), len(values))
         totals = ffi.new("double[]", fused.SUMS)
-        args = (ffi.new("pyad_ins[]", self.code), len(self.code), ptrs, sc, totals)
+        args = (ffi.new("pyad_ins[]", code), len(code), ptrs, sc, totals)
         lines.append(f"{const(fused._RUN[self.dtype])}({self.n}, "
                      + ", ".join(map(const, args)) + ")")
         t = const(totals)
@@ -391,6 +396,96 @@ class Launch:
             fixed[k] = ns[f"s{k}"] = np.empty((), self.dtype)
             lines.append(f"s{k}[()] = {t}[{m}]")  # (rounded to dtype as np.array rounds)
         return lines
+
+
+def _without_ones(code, ones):
+    """Program ``code`` without its products by a register filled with scalar 1.0 (``ones``:
+    those scalars' indices), as the eager pass skips them (a recording keeps them, see
+    ``fused.SKIP_ONES``): a later read of the product reads the other operand instead,
+    where that register holds it until the product's last read. 1.0 * y is y to the bit.
+
+    Examples
+    --------
+    >>> from pyautodiff.backends import fused
+    >>> LOAD, FILL, MUL, STORE = fused._LOAD, fused._FILL, fused._OPCODE["mul"], fused._STORE
+    >>> code = [(LOAD, 0, 0, 0), (FILL, 1, 0, 0), (MUL, 2, 1, 0), (STORE, 1, 2, 0)]
+    >>> _without_ones(code, {0}) == [(LOAD, 0, 0, 0), (STORE, 1, 0, 0)]
+    True
+    """
+    code, filled, k = list(code), {}, 0  # filled: register -> the scalar it holds
+    while k < len(code):
+        op, d, a, b = code[k]
+        if op == _MUL and (filled.get(a) in ones or filled.get(b) in ones):
+            x = a if filled.get(b) in ones else b
+            if _keeps(code, k, d, x):
+                code[k + 1:] = _renamed(code[k + 1:], d, x)
+                del code[k]
+                filled.pop(d, None)
+                continue
+        if op == fused._FILL:
+            filled[d] = a
+        elif _sets(code[k]) is not None:
+            filled.pop(d, None)
+        k += 1
+    return [ins for k, ins in enumerate(code)  # (and the fills no one reads any more)
+            if ins[0] != fused._FILL or _live(code, k + 1, ins[1])]
+
+
+_MUL = fused._OPCODE["mul"]
+
+
+def _uses(ins):
+    """The registers instruction ``ins`` reads (a STORE's and a SUM's ``a``, an op's
+    ``a`` and ``b``)."""
+    op = ins[0]
+    if op in (fused._LOAD, fused._FILL):
+        return ()
+    if op in (_STORE, fused._SUM):
+        return (ins[2],)
+    return (ins[2], ins[3])
+
+
+def _sets(ins):
+    """The register instruction ``ins`` writes, or None (a STORE, a SUM)."""
+    return None if ins[0] in (_STORE, fused._SUM) else ins[1]
+
+
+def _live(code, start, r):
+    """Whether the value register ``r`` holds at ``code[start]`` is read (before ``r`` is
+    written anew: an instruction reads its operands before it writes)."""
+    for ins in code[start:]:
+        if r in _uses(ins):
+            return True
+        if _sets(ins) == r:
+            return False
+    return False
+
+
+def _keeps(code, k, d, x):
+    """Whether register ``x`` keeps its value through every read of the value that
+    ``code[k]`` writes into register ``d``."""
+    for i in range(k + 1, len(code)):
+        w = _sets(code[i])
+        if w == x:
+            return not _live(code, i, d)
+        if w == d:
+            return True
+    return True
+
+
+def _renamed(code, d, x):
+    """``code`` reading register ``x`` where it reads ``d``, up to ``d``'s next write."""
+    out = []
+    for i, ins in enumerate(code):
+        if _sets(ins) == d:
+            return out + code[i:]
+        op, dst, a, b = ins
+        if op in (_STORE, fused._SUM):
+            ins = (op, dst, x if a == d else a, b)
+        elif op not in (fused._LOAD, fused._FILL):
+            ins = (op, dst, x if a == d else a, x if b == d else b)
+        out.append(ins)
+    return out
 
 
 @contextlib.contextmanager
