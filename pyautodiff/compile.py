@@ -278,6 +278,8 @@ class _Recorder:
 
     def kernel(self, name, f, args, kw):
         what = f"kernel '{name}'"
+        # (a value of the fused backward pass, which numpy would read: its array)
+        args = [a.force() if type(a) is Lazy else a for a in args]
         refs = tuple(self.operand(a, what) for a in args)
         krefs = {k: self.operand(v, what) for k, v in kw.items()} if kw else None
         out = f(*args, **kw)
@@ -321,8 +323,6 @@ class _Proxy:
             def call(*args, **kw):
                 if threading.get_ident() != rec.thread:  # (engine._small is process-wide)
                     return f(*args, **kw)
-                # (a value of the fused backward pass, which numpy would read: its array)
-                args = [a.force() if type(a) is Lazy else a for a in args]
                 return rec.kernel(name, f, args, kw)
 
             v = call
@@ -413,10 +413,10 @@ def _recording_fit(rec, real):
     float64 mask times a float32 gradient) becomes a program step."""
 
     def fit(K, gi, shape, dtype, op, i):
-        if (threading.get_ident() != rec.thread or type(gi) is not _ndarray
+        if (threading.get_ident() != rec.thread or type(gi) not in (_ndarray, Lazy)
                 or gi.dtype == dtype):
             return real(K, gi, shape, dtype, op, i)
-        gi = real(K, gi, shape, gi.dtype, op, i)
+        gi = real(K, gi, shape, gi.dtype, op, i)  # (a Lazy value is computed for the cast)
         return rec.kernel("astype", _ndarray.astype, (gi, dtype), {})
 
     return fit

@@ -224,3 +224,37 @@ def test_scalars_read_from_arrays_follow_their_values(backend, thresholds):
                 ref = s * 2 * c * c * t * (1 - t * t) * x0
                 np.testing.assert_allclose(w1.grad.numpy(), ref, rtol=1e-9, atol=1e-12)
     assert step.cache_info().eager == 0 and step.cache_info().replays == 4
+
+
+@pytest.mark.parametrize("thresholds", ["real", "zero"])
+def test_float32_leaf_under_float64_factor_replays_its_cast_gradient(backend, thresholds):
+    # float32 * float64 is float64: the gradient of the float32 leaf is a float64 value
+    # of the fused backward pass, cast (engine._fit) before it flows on
+    rng = np.random.default_rng(13)
+    m = ad.tensor(rng.uniform(0.5, 1.5, N))
+
+    def make():
+        w = ad.tensor(rng.standard_normal(N).astype(np.float32), requires_grad=True)
+
+        def fn(x):
+            w.grad = None
+            y = ad.tanh(x * w * m)
+            y.sum().backward()
+            return y
+
+        return w, fn
+
+    with real_thresholds() if thresholds == "real" else contextlib.nullcontext():
+        (w1, fn1), (w2, fn2) = make(), make()
+        w2.data[...] = w1.data
+        step = ad.compile(fn1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(4):
+                x = ad.tensor(rng.standard_normal(N).astype(np.float32))
+                assert _bits(step(x)) == _bits(fn2(x)) and _bits(w1.grad) == _bits(w2.grad)
+    # the closed form, in float64 then rounded: (1 - tanh^2) x m
+    x64, w64 = x.numpy().astype(np.float64), w1.numpy().astype(np.float64)
+    ref = (1 - np.tanh(x64 * w64 * m.numpy()) ** 2) * x64 * m.numpy()
+    np.testing.assert_allclose(w1.grad.numpy(), ref, rtol=1e-6, atol=1e-6)
+    assert step.cache_info().eager == 0 and step.cache_info().replays == 3
