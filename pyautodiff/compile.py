@@ -34,6 +34,7 @@ Never a stale answer:
 """
 
 import builtins
+import contextlib
 import dis
 import functools
 import inspect
@@ -49,6 +50,7 @@ import numpy as np
 from . import backends, engine, functional, memory, nn, optim
 from .backends import numpy_backend
 from .backends.kernels import KERNELS
+from .backends.lazy import Lazy
 from .engine import is_grad_enabled
 from .ops import compare, composite, elementwise, reduce, shape
 from .tensor import Tensor
@@ -270,8 +272,13 @@ class _Recorder:
         if k is not None:
             return _Slot(k)
         b, chain = a, []
-        while type(b.base) is _ndarray:
-            b = b.base
+        while True:
+            base = b.base
+            if type(base) is tuple and base and type(base[0]) is Lazy:
+                base = base[0].value  # (numpy's view of a fused pass's value, `np.asarray(lazy)`)
+            if type(base) is not _ndarray:
+                break
+            b = base
             chain.append(b)
         on = self.roots.get(id(b))
         if on is not None:
@@ -300,6 +307,8 @@ class _Recorder:
         return v
 
     def kernel(self, name, f, args, kw):
+        # (a value of the fused backward pass, which numpy would read: its array)
+        args = [a.force() if type(a) is Lazy else a for a in args]
         return self.call(f"kernel '{name}'", f, args, kw, f(*args, **kw))
 
     def call(self, what, f, args, kw, out):
@@ -339,7 +348,10 @@ class _Proxy:
     def __init__(self, module, rec):
         self._module = module
         self._rec = rec
-        self.BACKWARD = self  # (no deferred fusion while recording: every kernel is seen)
+        # The backward pass runs on the backend's own kernels for it, as it does eagerly
+        # (the C backend's fused programs: their sums add in their own order), recorded
+        # by ``_fused_recording``.
+        self.BACKWARD = getattr(module, "BACKWARD", self)
 
     def __getattr__(self, name):
         v = getattr(self._module, name)
@@ -354,6 +366,16 @@ class _Proxy:
             v = call
         setattr(self, name, v)
         return v
+
+
+def _fused_recording(rec):
+    """The C backend's fused backward pass recorded into ``rec`` (``compile_fuse``), if
+    that backend is loaded."""
+    if sys.modules.get(__package__ + ".backends.fused") is None:
+        return contextlib.nullcontext()
+    from . import compile_fuse
+    from .backends import c_backend
+    return compile_fuse._recording(rec, _Proxy(c_backend, rec))
 
 
 def _backward(rec, real):
@@ -450,10 +472,10 @@ def _recording_fit(rec, real):
     float64 mask times a float32 gradient) becomes a program step."""
 
     def fit(K, gi, shape, dtype, op, i):
-        if (threading.get_ident() != rec.thread or type(gi) is not _ndarray
+        if (threading.get_ident() != rec.thread or type(gi) not in (_ndarray, Lazy)
                 or gi.dtype == dtype):
             return real(K, gi, shape, dtype, op, i)
-        gi = real(K, gi, shape, gi.dtype, op, i)
+        gi = real(K, gi, shape, gi.dtype, op, i)  # (a Lazy value is computed for the cast)
         return rec.kernel("astype", _ndarray.astype, (gi, dtype), {})
 
     return fit
@@ -544,6 +566,9 @@ class _Program:
                     out = f(*args)
                 if type(o) is _Slot:
                     vals[o] = np.asarray(out) if isinstance(out, np.generic) else out
+                elif type(o) is tuple:  # (a fused program's new arrays and sums)
+                    for k, v in zip(o, out):
+                        vals[k] = v
                 elif out != o:
                     raise RuntimeError(f"compile: replay diverged at {f.__name__}")
             elif kind == "view":
@@ -657,6 +682,7 @@ def _lower(prog, flat):
     lines = []
     fixed = {}  # slot -> its array, the same at every call
     fresh = {}  # slot -> the fixed array it is a new copy of at every call
+    moved = {}  # slot -> an array like the new one it holds at each call, read by one copy
     consts = [0]
 
     def const(v):
@@ -680,9 +706,10 @@ def _lower(prog, flat):
     for k, a in prog.live:
         fixed[k] = ns[f"s{k}"] = a
     group = None  # a run of one optimizer's updates: [opt, [(i, gradient slot), ...]]
-    fuser, skip = None, 0
+    fuser, skip, launch = None, 0, None
     if backends.current().NAME == "c":  # (runs of elementwise calls as one C call)
         from .compile_fuse import Fuser
+        from .compile_fuse import Launch as launch  # (a program of the fused backward)
         fuser = Fuser(prog, _Slot)
     for i, ins in enumerate(prog.prog):
         if i < skip:
@@ -697,6 +724,9 @@ def _lower(prog, flat):
             continue
         lines += _updates(group, fixed, fresh, const, prog.meta)
         group = None
+        if kind == "call" and type(ins[1]) is launch:
+            lines += fuser.launch(i, fixed, ns, const, moved)
+            continue
         if fuser is not None and kind == "call":
             skip = i + fuser.at(i, fixed, ns, const, lines)
             if skip > i:
@@ -767,8 +797,12 @@ def _lower(prog, flat):
             fixed[ins[1]] = ns[f"s{ins[1]}"] = np.empty(ins[2], ins[3])
             lines.append(f"s{ins[1]}.fill(1)")  # (an acc may write into it: filled each call)
         elif kind == "copy":
-            lines.append(f"s{ins[1]} = _array(s{ins[2]})")
             fixed.pop(ins[1], None)
+            if ins[2] in moved:  # (a new array at each call that nothing else reads)
+                lines.append(f"s{ins[1]} = s{ins[2]}")
+                fresh[ins[1]] = moved[ins[2]]
+                continue
+            lines.append(f"s{ins[1]} = _array(s{ins[2]})")
             if ins[2] in fixed:
                 fresh[ins[1]] = fixed[ins[2]]
             else:
@@ -1298,7 +1332,7 @@ class Compiled:
         return out
 
     def _run_recording(self, rec, opts, known, args, kwargs):
-        with _recording:
+        with _recording, _fused_recording(rec):
             return self._patched(rec, opts, known, args, kwargs)
 
     def _patched(self, rec, opts, known, args, kwargs):

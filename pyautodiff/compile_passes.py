@@ -153,6 +153,9 @@ class _Facts:
 
     def __init__(self, prog):
         self.pure, self.writes = _kinds()
+        # (and the steps that say so: a fused backward program writing nothing it reads)
+        self.pure |= {ins[1] for ins in prog
+                      if ins[0] == "call" and getattr(ins[1], "pure", False)}
         ndef, defined, written, parent = {}, set(), set(), {}
         for ins in prog:
             for r in _reads(ins):

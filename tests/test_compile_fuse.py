@@ -108,3 +108,43 @@ def test_transcendental_joins_a_run_only_where_c_computed_it(name, dtype, rng):
             in_c = n >= scale * 256 and not (name == "tanh" and dtype == np.float32)
             # one fused call through f where C computed it; else f is a call of its own
             assert (_calls(step) == (1, 1)) == in_c
+
+
+def test_products_by_one_dropped_from_backward_programs_keep_the_bits(rng):
+    """compile_fuse._without_ones on random register programs: run by fuse.c before and
+    after, every stored array and sum is the same to the bit, and products by a register
+    filled with 1.0 are gone where the other operand's register lives on (and stay where
+    it is written over before the product's last read)."""
+    require_backend("c")
+    from pyautodiff.backends import fused
+    from pyautodiff.compile_fuse import _without_ones
+
+    LOAD, FILL, STORE, SUM = fused._LOAD, fused._FILL, fused._STORE, fused._SUM
+    MUL, ADD = fused._OPCODE["mul"], fused._OPCODE["add"]
+    n, dropped, kept = 100, 0, 0
+    ins_ = [rng.standard_normal(n) for _ in range(2)]
+    for _ in range(60):
+        code, live = [(LOAD, 0, 0, 0), (LOAD, 1, 1, 0)], [0, 1]
+        for _ in range(12):
+            d = int(rng.integers(6))
+            if rng.random() < 0.3:
+                code.append((FILL, d, int(rng.integers(2)), 0))  # scalar 0 is 1.0
+            else:
+                a, b = (int(v) for v in rng.choice(live, 2))
+                if d in (a, b):
+                    continue
+                code.append((MUL if rng.random() < 0.7 else ADD, d, a, b))
+            live = sorted(set(live) | {d})
+        code += [(STORE, 2, live[-1], 0), (STORE, 3, live[0], 0), (SUM, 0, live[-2], 0)]
+        new = _without_ones(code, {0})
+        fused._check(new, 4, 2)
+        muls = [sum(i[0] == MUL for i in c) for c in (code, new)]
+        dropped += muls[0] > muls[1]
+        kept += any(i[0] == MUL and i in new for i in code)
+        results = []
+        for c in (code, new):
+            outs = [np.full(n, np.nan), np.full(n, np.nan)]
+            sums = fused._launch(n, np.dtype(np.float64), c, ins_ + outs, [1.0, 2.5], 1)
+            results.append([o.tobytes() for o in outs + sums])
+        assert results[0] == results[1], code
+    assert dropped > 10 and kept > 10

@@ -33,6 +33,10 @@ MIN_SIZE = 1 << 16
 # out of registers in the common case.
 MAX_NODES = 32
 REGS, SUMS = lib.PYAD_FUSE_REGS, lib.PYAD_FUSE_SUMS
+# Whether ``mul`` hands back its other operand for a scalar 1.0. ``compile`` clears it
+# while recording: that 1.0 may be read from an array (a 0-d tensor's value), which a
+# replay reads again, so the product must be a step of the program.
+SKIP_ONES = True
 # The unary kernels the programs run (sin and cos are not among them: beyond their fast
 # range they call libm, element by element).
 _UNARY = ("neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "square", "tanh", "sigmoid",
@@ -86,16 +90,16 @@ def _lazy(op, args, like):
     return out
 
 
+# (The eager kernels are looked up in ``C`` at each call: ``compile`` records the kernels
+# run here through a stand-in for ``C``.)
 def _binary(name):
-    eager = getattr(C, name)
-
     def kernel(x, y):
         like = x if _big(x) else y if _big(y) else None
         if like is not None:
             a, b = _operand(x, like.shape, like.dtype), _operand(y, like.shape, like.dtype)
             if a is not None and b is not None and not (name == "relu_grad" and type(a) is float):
-                if name == "mul" and (a == 1.0 if type(a) is float
-                                      else type(b) is float and b == 1.0):
+                if name == "mul" and SKIP_ONES and (a == 1.0 if type(a) is float
+                                                    else type(b) is float and b == 1.0):
                     # 1.0 * y is y to the bit (NaN, inf and -0.0 included): no work. An
                     # array comes back as a read-only view, which the engine never hands
                     # out as a gradient without copying it (engine._fresh).
@@ -106,9 +110,9 @@ def _binary(name):
                         view = other.view()
                         view.flags.writeable = False
                         return view
-                    return eager(x, y)
+                    return getattr(C, name)(x, y)
                 return _lazy(name, (a, b), like)
-        return eager(_real(x), _real(y))
+        return getattr(C, name)(_real(x), _real(y))
 
     kernel.__name__ = name
     kernel.__doc__ = f"``{name}``, deferred into a fused program for large operands."
@@ -122,14 +126,12 @@ square_grad, relu_grad = _binary("square_grad"), _binary("relu_grad")
 
 
 def _unary(name):
-    eager = getattr(C, name)
-
     def kernel(x):
         if _big(x):
             a = _operand(x, x.shape, x.dtype)
             if a is not None and type(a) is not float:
                 return _lazy(name, (a,), x)
-        return eager(_real(x))
+        return getattr(C, name)(_real(x))
 
     kernel.__name__ = name
     kernel.__doc__ = f"``{name}``, deferred into a fused program for large operands."
@@ -179,11 +181,10 @@ def vdot(x, y):
 
 
 def _computing(name):
-    eager = getattr(C, name)
-
-    @functools.wraps(eager)
+    @functools.wraps(getattr(C, name))
     def kernel(*args, **kw):
-        return eager(*[_real(a) for a in args], **{k: _real(v) for k, v in kw.items()})
+        return getattr(C, name)(*[_real(a) for a in args],
+                                **{k: _real(v) for k, v in kw.items()})
 
     return kernel
 
@@ -266,17 +267,22 @@ def _run(sinks, n, dtype):
                     a.force()
             _run(sinks, n, dtype)
         return
-    bufs = [C._buf(a) for a in arrays]
-    totals = ffi.new("double[]", SUMS)
-    _RUN[dtype](n, ffi.new("pyad_ins[]", prog), len(prog), ffi.new("void *[]", bufs),
-                ffi.new("double[]", scalars or [0.0]), totals)
-    j = 0
-    for s in sinks:
-        if s.op == "sum":
-            s.done(np.array(totals[j], dtype=dtype).reshape(s.shape))
-            j += 1
+    for s, total in zip(sums, _launch(n, dtype, prog, arrays, scalars, len(sums))):
+        s.done(total.reshape(s.shape))
     for s, out in outs.items():
         s.done(out)
+
+
+def _launch(n, dtype, prog, arrays, scalars, nsums):
+    """Run the checked program ``prog`` (``_compile``) over ``n`` elements of ``arrays``
+    (its STOREs write into some of them) with ``scalars``; returns its ``nsums`` sums,
+    as 0-d arrays of ``dtype``. (``compile`` wraps it while recording: each launch a
+    step of its program.)"""
+    totals = ffi.new("double[]", SUMS)
+    _RUN[dtype](n, ffi.new("pyad_ins[]", prog), len(prog),
+                ffi.new("void *[]", [C._buf(a) for a in arrays]),
+                ffi.new("double[]", scalars or [0.0]), totals)
+    return [np.array(totals[j], dtype=dtype) for j in range(nsums)]
 
 
 def _compile(sinks, dtype):
