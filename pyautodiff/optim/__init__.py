@@ -467,6 +467,9 @@ class Optimizer:
                              f"({len(self.param_groups)})")
         numbers, groups = {}, []
         for k, (h, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if not isinstance(saved, dict) or "params" not in saved:
+                raise ValueError(f"{where}: loaded parameter group {k} is not a dict with "
+                                 "'params'")
             mine = [i for i, g in enumerate(self._groups) if g is h]
             if len(saved["params"]) != len(mine):
                 raise ValueError(f"{where}: loaded parameter group {k} has "
