@@ -81,7 +81,7 @@ def _reduce(loss, reduction):
     return loss.sum() if reduction == "sum" else loss
 
 
-def _same_shape(fn, a, a_name, b, b_name, reduction="mean"):
+def _same_shape(fn, a, a_name, b, b_name, reduction):
     if a.shape != b.shape:
         raise ValueError(
             f"{fn}: {a_name} of shape {a.shape} and {b_name} of shape {b.shape} differ, "
@@ -228,8 +228,7 @@ def smooth_l1_loss(pred, target, *, reduction="mean", beta=1.0):
 
 # ----- class labels --------------------------------------------------------------------------
 
-def _labels(labels, expected_shape, n_classes, fn="cross_entropy", arg="labels",
-            x_name="logits", ignore_index=None):
+def _labels(labels, expected_shape, n_classes, fn, arg, x_name, ignore_index):
     """``labels`` as an intp array of ``expected_shape`` with values in [0, n_classes), where
     those equal to ``ignore_index`` (any value) become 0. A pure function, which ``compile``
     records as one step: each replay checks its labels."""
@@ -324,7 +323,8 @@ def _class_weight(fn, weight, n_classes, dtype):
 
 
 def _ignore_index(fn, ignore_index):
-    if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, (bool, np.bool_)):
+    if not isinstance(ignore_index, numbers.Integral) or isinstance(
+            ignore_index, (bool, np.bool_)):
         raise TypeError(
             f"{fn}: ignore_index must be an int, got {type(ignore_index).__name__}"
         )
@@ -354,24 +354,20 @@ def _nll(fn, x, x_name, target, target_name, weight, ignore_index, reduction,
             _grid(expected, k) for k in range(1, len(expected)))]
     wn = None if w is None else w[idx]
     # where, not a product with the mask: an ignored sample's pick may be -inf (log 0).
-    loss = where(kept, -picked if wn is None else -(wn * picked), 0.0)
+    parts = [where(kept, -picked if wn is None else -(wn * picked), 0.0)]
     if label_smoothing:
         # PyTorch's: each class's weighted log-probability, summed, masked as the picks.
         wx = x if w is None else x * w.reshape((n_classes,) + (1,) * (x.ndim - axis - 1))
-        smooth = where(kept, -wx.sum(axis=axis), 0.0)
-    if reduction == "none":
-        return (loss if not label_smoothing
-                else (1.0 - label_smoothing) * loss + (label_smoothing / n_classes) * smooth)
-    loss = loss.sum()
-    smooth = smooth.sum() if label_smoothing else None
+        parts.append(where(kept, -wx.sum(axis=axis), 0.0))
+    if reduction != "none":
+        parts = [part.sum() for part in parts]
     if reduction == "mean":
         # The sum of the kept samples' weights (their count without weights).
-        total = _count(kept, loss.dtype) if wn is None else where(kept, wn, 0.0).sum()
-        loss = loss / total
-        smooth = smooth / total if label_smoothing else None
+        total = _count(kept, parts[0].dtype) if wn is None else where(kept, wn, 0.0).sum()
+        parts = [part / total for part in parts]
     if not label_smoothing:
-        return loss
-    return (1.0 - label_smoothing) * loss + (label_smoothing / n_classes) * smooth
+        return parts[0]
+    return (1.0 - label_smoothing) * parts[0] + (label_smoothing / n_classes) * parts[1]
 
 
 def nll_loss(log_probs, target, weight=None, *, ignore_index=-100, reduction="mean"):

@@ -419,7 +419,7 @@ class Sigmoid(Module):
 
 
 # Last: the losses' Module forms subclass Module, so losses.py imports this module.
-from .losses import (  # noqa: E402
+from .losses import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,

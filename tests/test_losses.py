@@ -23,6 +23,20 @@ def _torch():
     return pytest.importorskip("torch")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_one_thread():
+    # Tiny tensors: torch's thread pool only adds waits (tens of ms a call on a busy machine).
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _run(fn, args, kwargs, grads_of, rng, lib):
     """``fn(*args, **kwargs)`` in ``lib`` ("ad" or "torch") from numpy values: float arrays
     become tensors (those at ``grads_of`` require grad), int arrays stay labels. Returns
@@ -345,7 +359,7 @@ def _gradcheck_cases(rng):
 def test_gradcheck(backend, case, rng):
     _, f, inputs = _gradcheck_cases(rng)[case]
     for reduction in REDUCTIONS:
-        assert ad.gradcheck(lambda *a: f(*a, reduction=reduction), inputs) is True
+        assert ad.gradcheck(lambda *a, r=reduction: f(*a, reduction=r), inputs) is True
 
 
 @pytest.mark.parametrize("case", [0, 2, 3, 5, 6, 7], ids=lambda i: _gradcheck_cases(
@@ -426,3 +440,110 @@ def test_compiled_step_replays_every_loss_as_eager(backend, dtype, name, rng):
             for u, v in zip(step(t, w, labels), eager(t, w, labels)):
                 assert u.numpy().tobytes() == v.numpy().tobytes()
     assert step.cache_info().replays >= 2
+
+
+def test_compiled_replay_checks_new_labels_and_probabilities(backend):
+    # the checks are steps of the program: a replay refuses what eager refuses
+    z, ones = ad.tensor(np.zeros((3, 4)), requires_grad=True), np.ones(2)
+
+    def step(labels, p):
+        z.grad = None
+        loss = nn.cross_entropy(z, labels) + nn.binary_cross_entropy(p, ones)
+        loss.backward()
+        return loss
+
+    compiled = ad.compile(step)
+    good = np.array([0.5, 0.25])
+    for _ in range(3):
+        compiled(np.array([0, 3, 1]), good)
+    assert compiled.cache_info().replays >= 2
+    with pytest.raises(ValueError, match=r"cross_entropy: label 4 is out of range for 4 "):
+        compiled(np.array([0, 4, 1]), good)
+    with pytest.raises(ValueError, match=r"cross_entropy: label -1 is out of range"):
+        compiled(np.array([0, -1, 1]), good)
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: probs must lie in \[0, 1\], "
+                                         r"got 1.5"):
+        compiled(np.array([0, 3, 1]), np.array([0.5, 1.5]))
+
+
+# ----- errors --------------------------------------------------------------------------------
+
+BAD_REDUCTION = {
+    "mse_loss": lambda r: nn.mse_loss(ad.ones(2), [1.0, 2.0], reduction=r),
+    "l1_loss": lambda r: nn.l1_loss(ad.ones(2), [1.0, 2.0], reduction=r),
+    "huber_loss": lambda r: nn.huber_loss(ad.ones(2), [1.0, 2.0], reduction=r),
+    "smooth_l1_loss": lambda r: nn.smooth_l1_loss(ad.ones(2), [1.0, 2.0], reduction=r),
+    "nll_loss": lambda r: nn.nll_loss(ad.zeros((2, 3)), [0, 1], reduction=r),
+    "cross_entropy": lambda r: nn.cross_entropy(ad.zeros((2, 3)), [0, 1], reduction=r),
+    "binary_cross_entropy": lambda r: nn.binary_cross_entropy(ad.ones(2) / 2, [1.0, 0.0],
+                                                              reduction=r),
+    "binary_cross_entropy_with_logits": lambda r: nn.binary_cross_entropy_with_logits(
+        ad.ones(2), [1.0, 0.0], reduction=r),
+    "MSELoss": lambda r: nn.MSELoss(reduction=r),
+    "CrossEntropyLoss": lambda r: nn.CrossEntropyLoss(reduction=r),
+    "BCEWithLogitsLoss": lambda r: nn.BCEWithLogitsLoss(reduction=r),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_REDUCTION))
+def test_bad_reduction_names_the_loss(name):
+    for bad in ("avg", None, "MEAN"):
+        with pytest.raises(ValueError, match=rf"^{name}: reduction must be 'mean', 'sum' or "
+                                             rf"'none', got {bad!r}$"):
+            BAD_REDUCTION[name](bad)
+
+
+ERRORS = [
+    (lambda: nn.l1_loss(ad.ones(3), np.ones((3, 1))), ValueError,
+     r"l1_loss: pred of shape \(3,\) and target of shape \(3, 1\) differ"),
+    (lambda: nn.huber_loss(ad.ones(2), [1.0, 2.0], delta=0), ValueError,
+     r"huber_loss: delta must lie in \(0.0, inf\), got 0"),
+    (lambda: nn.huber_loss(ad.ones(2), [1.0, 2.0], delta="1"), TypeError,
+     r"huber_loss: delta must be a real number, got str"),
+    (lambda: nn.smooth_l1_loss(ad.ones(2), [1.0, 2.0], beta=-1.0), ValueError,
+     r"smooth_l1_loss: beta must lie in \[0.0, inf\), got -1.0"),
+    (lambda: nn.cross_entropy(ad.zeros((2, 4)), [0, 1], weight=[1.0, 2.0, 3.0]), ValueError,
+     r"cross_entropy: weight of shape \(3,\) does not fit 4 classes, expected shape \(4,\)"),
+    (lambda: nn.cross_entropy(ad.zeros((2, 4)), [0, 1], weight=["a"] * 4), TypeError,
+     r"cross_entropy: weight must be real numbers"),
+    (lambda: nn.cross_entropy(ad.zeros((2, 4)), [0, 1], ignore_index=1.0), TypeError,
+     r"cross_entropy: ignore_index must be an int, got float"),
+    (lambda: nn.cross_entropy(ad.zeros((2, 4)), [0, 1], label_smoothing=1.5), ValueError,
+     r"cross_entropy: label_smoothing must lie in \[0.0, 1.0\], got 1.5"),
+    (lambda: nn.cross_entropy(ad.zeros((2, 4)), [0, -100], ignore_index=3), ValueError,
+     (r"cross_entropy: label -100 is out of range for 4 classes, expected 0 <= label < 4 "
+      r"\(or label == ignore_index, 3\)")),
+    (lambda: nn.nll_loss(ad.zeros((3, 4)), [0, 1]), ValueError,
+     (r"nll_loss: target of shape \(2,\) does not fit the log_probs, expected target of "
+      r"shape \(3,\)")),
+    (lambda: nn.nll_loss(ad.zeros((3, 4)), [0, 5, 1]), ValueError,
+     r"nll_loss: label 5 is out of range for 4 classes"),
+    (lambda: nn.nll_loss(ad.tensor(1.0), 0), ValueError,
+     r"nll_loss: log_probs of shape \(\) have no class axis"),
+    (lambda: nn.nll_loss(ad.zeros((3, 4)), [0.0, 1.0, 2.0]), TypeError,
+     r"nll_loss: target must be integer class indices.*float64"),
+    (lambda: nn.binary_cross_entropy(ad.tensor([0.5, 1.5]), [1.0, 0.0]), ValueError,
+     r"binary_cross_entropy: probs must lie in \[0, 1\], got 1.5"),
+    (lambda: nn.binary_cross_entropy(ad.tensor([0.5, np.nan]), [1.0, 0.0]), ValueError,
+     r"binary_cross_entropy: probs must lie in \[0, 1\], got nan"),
+    (lambda: nn.binary_cross_entropy(ad.tensor([0.5, 0.5]), [1.0, -0.5]), ValueError,
+     r"binary_cross_entropy: target must lie in \[0, 1\], got -0.5"),
+    (lambda: nn.binary_cross_entropy(ad.tensor([0.5, 0.5]), [1.0, 0.0, 1.0]), ValueError,
+     r"binary_cross_entropy: probs of shape \(2,\) and target of shape \(3,\) differ"),
+    (lambda: nn.binary_cross_entropy(ad.tensor([0.5, 0.5]), [1.0, 0.0], weight=[[1.0], [2.0]]),
+     ValueError, (r"binary_cross_entropy: weight of shape \(2, 1\) does not broadcast to "
+                  r"the shape \(2,\) of probs")),
+    (lambda: nn.binary_cross_entropy_with_logits(ad.zeros((2, 4)), np.zeros((2, 4)),
+                                                 pos_weight=[1.0, 2.0, 3.0]), ValueError,
+     (r"binary_cross_entropy_with_logits: pos_weight of shape \(3,\) does not broadcast "
+      r"to the shape \(2, 4\) of logits")),
+    (lambda: nn.binary_cross_entropy_with_logits(ad.zeros(2), [0.0, 1.0], weight=[object()]),
+     TypeError, r"binary_cross_entropy_with_logits: weight must be real numbers"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", ERRORS,
+                         ids=[f"{i}-{e[1].__name__}" for i, e in enumerate(ERRORS)])
+def test_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
