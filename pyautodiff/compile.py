@@ -47,7 +47,7 @@ from itertools import chain
 
 import numpy as np
 
-from . import backends, engine, functional, memory, nn, optim
+from . import backends, engine, functional, losses, memory, nn, optim
 from .backends import numpy_backend
 from .backends.kernels import KERNELS
 from .backends.lazy import Lazy
@@ -67,7 +67,8 @@ CACHE_SIZE = 8  # signatures kept per compiled function
 # function), recorded as program steps. (Operands may be arrays: an index's arrays are
 # slots, read anew by every replay.)
 STEPS = tuple((m, n, getattr(m, n)) for m, names in (
-    (elementwise, ("_share",)), (compare, ("sign",)), (nn, ("as_array", "_labels", "_grid")),
+    (elementwise, ("_share",)), (compare, ("sign",)), (nn, ("as_array",)),
+    (losses, ("as_array", "_labels", "_kept", "_count", "_grid", "_probabilities")),
     (_tensor_module, ("as_array",)), (reduce, ("_finite",)),
     (composite, ("_max_shift", "_not_nan")),
     (shape, ("_gather", "_scatter", "_concatenated", "_stacked")),

@@ -4,29 +4,41 @@ A ``Module`` finds its parameters by looking at its attributes (tensors,
 submodules, and lists, tuples and dicts of them), so a model is plain Python:
 assign tensors with ``requires_grad=True`` and submodules in ``__init__``,
 compute in ``forward``. Layers and losses are built from pyautodiff ops, so
-their gradients come from the ops' VJPs and work on every backend.
+their gradients come from the ops' VJPs and work on every backend. The losses
+are defined in ``pyautodiff.losses`` and re-exported here.
 """
 
 from reprlib import recursive_repr
 
 import numpy as np
 
-from .ops.composite import log_softmax
-from .ops.elementwise import abs as absolute
-from .ops.elementwise import exp, log1p, maximum, relu, sigmoid, tanh
+from .ops.elementwise import relu, sigmoid, tanh
 from .tensor import DEFAULT_DTYPE, Tensor, _dtype_arg, as_array
 
 __all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
     "DtypeMismatchError",
+    "HuberLoss",
+    "L1Loss",
     "Linear",
+    "MSELoss",
     "Module",
+    "NLLLoss",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "SmoothL1Loss",
     "Tanh",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "huber_loss",
+    "l1_loss",
     "mse_loss",
+    "nll_loss",
+    "smooth_l1_loss",
 ]
 
 
@@ -406,196 +418,22 @@ class Sigmoid(Module):
         return sigmoid(x)
 
 
-# ----- losses -------------------------------------------------------------------
-
-def _describe(value):
-    try:
-        return f"{type(value).__name__} of dtype {np.asarray(value).dtype}"
-    except (TypeError, ValueError):
-        return type(value).__name__
-
-
-def _as_tensor(value, fn, arg, dtype=None):
-    """``value`` as a Tensor (Tensors pass through); a TypeError naming ``fn`` and ``arg``."""
-    if isinstance(value, Tensor):
-        return value
-    try:
-        return Tensor._make(as_array(value, fn, dtype))
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{fn}: {arg} must be real numbers (a Tensor, numpy array, list or number), "
-            f"got {_describe(value)}"
-        ) from None
-
-
-def _same_shape(fn, a, a_name, b, b_name):
-    if a.shape != b.shape:
-        raise ValueError(
-            f"{fn}: {a_name} of shape {a.shape} and {b_name} of shape {b.shape} differ, "
-            "expected the same shape"
-        )
-    if a.size == 0:
-        raise ValueError(f"{fn}: {a_name} is empty (shape {a.shape}), the mean of no elements")
-
-
-def mse_loss(pred, target):
-    """The mean squared error ``mean((pred - target) ** 2)``.
-
-    ``pred`` and ``target`` must have the same shape. A ``target`` that is not a
-    Tensor takes ``pred``'s dtype; a Tensor ``target`` that requires grad gets
-    a gradient too. A Tensor ``target`` of the other float dtype makes the loss
-    float64, as PyTorch's ``mse_loss`` does; ``pred.grad`` keeps ``pred``'s dtype.
-
-    Examples
-    --------
-    >>> import pyautodiff as ad
-    >>> from pyautodiff import nn
-    >>> pred = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    >>> loss = nn.mse_loss(pred, [1.0, 2.0, 5.0])
-    >>> loss
-    Tensor(1.33333333, dtype=float64, grad_fn=mean)
-    >>> loss.backward()
-    >>> pred.grad
-    Tensor([ 0.        ,  0.        , -1.33333333], dtype=float64)
-    """
-    pred = _as_tensor(pred, "mse_loss", "pred")
-    target = _as_tensor(target, "mse_loss", "target", pred.dtype)
-    _same_shape("mse_loss", pred, "pred", target, "target")
-    d = pred - target
-    return (d * d).mean()
-
-
-def _labels(labels, expected_shape, n_classes):
-    """``labels`` as an intp array of ``expected_shape`` with values in [0, n_classes)."""
-    if isinstance(labels, Tensor):
-        # Tensors hold floats only, so a Tensor of whole numbers counts as integer labels.
-        arr = labels._data
-        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-            raise TypeError(
-                "cross_entropy: labels must be integer class indices, got a Tensor of "
-                f"dtype {arr.dtype} holding non-integer values"
-            )
-    elif isinstance(labels, (list, tuple)) and len(labels) == 0:
-        arr = np.zeros(0, dtype=np.intp)
-    else:
-        try:
-            arr = np.asarray(labels)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"cross_entropy: labels must be integer class indices, got {_describe(labels)}"
-            ) from None
-        if arr.dtype.kind not in "iu":
-            raise TypeError(
-                "cross_entropy: labels must be integer class indices (an int array or list), "
-                f"got dtype {arr.dtype}"
-            )
-    if arr.shape != expected_shape:
-        raise ValueError(
-            f"cross_entropy: labels of shape {arr.shape} do not fit the logits, "
-            f"expected labels of shape {expected_shape}"
-        )
-    bad = (arr < 0) | (arr >= n_classes)
-    if np.any(bad):
-        value = arr[bad].flat[0]
-        raise ValueError(
-            f"cross_entropy: label {int(value)} is out of range for {n_classes} classes, "
-            f"expected 0 <= label < {n_classes}"
-        )
-    return arr.astype(np.intp)
-
-
-def cross_entropy(logits, labels):
-    """The mean negative log-likelihood of integer class ``labels`` under ``softmax(logits)``.
-
-    ``logits`` has shape ``(N, C)`` (or ``(C,)`` for one sample, or
-    ``(N, C, d1, ...)`` with classes on axis 1, as in PyTorch); ``labels`` has
-    the shape of ``logits`` without the class axis and holds integers in
-    ``[0, C)`` (a numpy int array, a list, or a Tensor of whole numbers). The
-    log-probabilities come from ``log_softmax``, so logits of any magnitude
-    give finite values and gradients.
-
-    Examples
-    --------
-    >>> import pyautodiff as ad
-    >>> from pyautodiff import nn
-    >>> logits = ad.tensor([[0.0, 0.0], [1e4, -1e4]], requires_grad=True)
-    >>> loss = nn.cross_entropy(logits, [1, 0])
-    >>> round(loss.item(), 6)  # (log 2 + 0) / 2
-    0.346574
-    >>> loss.backward()
-    >>> logits.grad
-    Tensor([[ 0.25, -0.25],
-            [ 0.  ,  0.  ]], dtype=float64)
-    """
-    logits = _as_tensor(logits, "cross_entropy", "logits")
-    if logits.ndim == 0:
-        raise ValueError(
-            "cross_entropy: logits of shape () have no class axis, "
-            "expected shape (C,) or (N, C, ...)"
-        )
-    axis = 1 if logits.ndim > 1 else 0
-    n_classes = logits.shape[axis]
-    if n_classes == 0:
-        raise ValueError(f"cross_entropy: logits of shape {logits.shape} have no classes")
-    expected = logits.shape[:axis] + logits.shape[axis + 1:]
-    labels = _labels(labels, expected, n_classes)
-    if labels.size == 0:
-        raise ValueError(
-            f"cross_entropy: logits of shape {logits.shape} hold no samples, "
-            "the mean of no elements"
-        )
-    # (log_softmax shifts by the max first: logits of any magnitude stay accurate)
-    logp = log_softmax(logits, axis=axis)
-    if axis == 0:
-        picked = logp[labels]
-    else:
-        # One index array per axis: the sample's place on every axis but the
-        # class axis, where the label goes (open grids broadcast together).
-        shape = labels.shape
-        picked = logp[(_grid(shape, 0), labels) + tuple(
-            _grid(shape, k) for k in range(1, len(shape)))]
-    return -picked.mean()
-
-
-def _grid(shape, k):
-    """Axis ``k`` of the open grid of ``shape`` (``np.indices(shape, sparse=True)[k]``): a
-    pure function, which ``compile`` records as one step, as ``_labels``."""
-    return np.indices(shape, sparse=True)[k]
-
-
-def binary_cross_entropy_with_logits(logits, targets):
-    """Mean binary cross-entropy of ``sigmoid(logits)`` against ``targets`` in [0, 1].
-
-    Computed as ``mean(max(z, 0) - z * t + log1p(exp(-|z|)))``, which never
-    exponentiates a positive number: finite for logits of any magnitude, and
-    accurate for confidently right predictions, whose loss is tiny. The
-    gradient is ``(sigmoid(z) - t) / n``, also at ``z = 0``. ``targets`` must
-    have the shape of ``logits``; soft targets are allowed. As in ``mse_loss``,
-    ``targets`` that are not a Tensor take the logits' dtype, and a Tensor of the
-    other float dtype makes the loss float64 (as in PyTorch).
-
-    Examples
-    --------
-    >>> import pyautodiff as ad
-    >>> from pyautodiff import nn
-    >>> z = ad.tensor([0.0, 1e4, -1e4], requires_grad=True)
-    >>> loss = nn.binary_cross_entropy_with_logits(z, [1.0, 1.0, 1.0])
-    >>> round(loss.item(), 4)  # (log 2 + 0 + 1e4) / 3
-    3333.5644
-    >>> loss.backward()
-    >>> z.grad
-    Tensor([-0.16666667,  0.        , -0.33333333], dtype=float64)
-    """
-    z = _as_tensor(logits, "binary_cross_entropy_with_logits", "logits")
-    t = _as_tensor(targets, "binary_cross_entropy_with_logits", "targets", z.dtype)
-    _same_shape("binary_cross_entropy_with_logits", z, "logits", t, "targets")
-    if z.dtype != t.dtype:
-        # Promote first, as PyTorch does: else the terms of z alone would be float32-accurate
-        # inside a float64 loss. (mse_loss needs no such step: pred - target promotes.)
-        z, t = (z.astype(np.float64) if z.dtype != np.float64 else z,
-                t.astype(np.float64) if t.dtype != np.float64 else t)
-    # max(z, 0) and |z| have kinks at 0 that cancel in the value but not in the
-    # gradient unless their subgradients agree: maximum splits a tie evenly
-    # (1/2) and abs takes 0, which gives 1/2 - t = sigmoid(0) - t, the true
-    # derivative. relu (whose gradient at 0 is 0) would give -t.
-    return (maximum(z, 0.0) - z * t + log1p(exp(-absolute(z)))).mean()
+# Last: the losses' Module forms subclass Module, so losses.py imports this module.
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
