@@ -43,45 +43,45 @@ __all__ = [
 
 # ----- Module -------------------------------------------------------------------
 
-def _is_param(value):
-    # A tensor made by an op (an activation kept for inspection, say) is not a parameter:
-    # backward() never fills its .grad, so an optimizer could not use it.
-    return isinstance(value, Tensor) and value.requires_grad and value.is_leaf
-
-
 def _entries(node, prefix, seen, once):
     """``(name, value, owner, attr)`` for every parameter and buffer under ``node`` (a module,
     list, tuple or dict), in PyTorch's ``state_dict`` order.
 
     A module gives its own parameters (tensor attributes), then its buffers, then what its
     submodules and containers hold, each in attribute order, depth first; a container gives
-    its tensors, then what its modules and containers hold. ``seen`` holds the ids of the
-    nodes being walked. With ``once`` (``named_parameters``) every node is walked once; else
-    (``state_dict``) only the nodes on the current path are skipped, so a shared submodule
-    appears under each of its names, as in PyTorch, and one that refers back to an
-    ancestor does not loop. ``owner`` and ``attr`` locate a buffer (None for a parameter).
+    its tensors, then what its modules and containers hold. Parameters are the tensors that
+    require grad and are leaves (a tensor made by an op, such as an activation kept for
+    inspection, never gets a .grad from backward(): an optimizer could not use it).
+    ``seen`` holds the ids of the nodes being walked. With ``once`` (``named_parameters``)
+    every node is walked once; else (``state_dict``) only the nodes on the current path are
+    skipped, so a shared submodule appears under each of its names, as in PyTorch, and one
+    that refers back to an ancestor does not loop. ``owner`` and ``attr`` locate a buffer
+    (None for a parameter).
     """
     if id(node) in seen:
         return
     seen.add(id(node))
     buffers = ()
     if isinstance(node, Module):
-        items, buffers = list(node._members()), node._buffer_names
+        items, buffers = node._members(), node._buffer_names
     elif isinstance(node, dict):
-        items = [(str(k), v) for k, v in node.items()]
+        items = node.items()
     else:
-        items = [(str(i), v) for i, v in enumerate(node)]
-    items = [(f"{prefix}.{k}" if prefix else k, v) for k, v in items if k not in buffers]
-    for name, v in items:
-        if _is_param(v):
-            yield name, v, None, None
+        items = enumerate(node)
+    dot = f"{prefix}." if prefix else ""
+    inner = []
+    for k, v in items:
+        if isinstance(v, Tensor):
+            if v._rg and v._node is None and k not in buffers:
+                yield f"{dot}{k}", v, None, None
+        elif isinstance(v, (Module, list, tuple, dict)):
+            inner.append((k, v))
     for attr in buffers:
         v = getattr(node, attr, None)
         if v is not None:
-            yield (f"{prefix}.{attr}" if prefix else attr), v, node, attr
-    for name, v in items:
-        if isinstance(v, (Module, list, tuple, dict)):
-            yield from _entries(v, name, seen, once)
+            yield f"{dot}{attr}", v, node, attr
+    for k, v in inner:
+        yield from _entries(v, f"{dot}{k}", seen, once)
     if not once:
         seen.discard(id(node))
 

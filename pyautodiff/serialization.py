@@ -109,6 +109,13 @@ def save(obj, f):
                 np.lib.format.write_array(out, array, allow_pickle=False)
 
 
+def _read(npz, name):
+    array = npz[name]
+    if not isinstance(array, np.ndarray):  # (NpzFile gives the bytes of a non-.npy member)
+        raise ValueError(f"load: the entry {name!r} is not an .npy array")  # noqa: TRY004
+    return array
+
+
 def _decode(node, npz):
     if node is None:
         return None
@@ -118,7 +125,7 @@ def _decode(node, npz):
     if kind in ("list", "tuple"):
         items = [_decode(v, npz) for v in body]
         return items if kind == "list" else tuple(items)
-    array = npz[body]
+    array = _read(npz, body)
     if kind == "tensor":
         return Tensor(array, requires_grad=node[2])
     if kind == "array":
@@ -148,5 +155,5 @@ def load(f):
         raise ValueError(f"load: {f!r} holds one .npy array, not an .npz archive")  # noqa: TRY004
     with npz:
         if TREE not in npz.files:
-            return {name: npz[name] for name in npz.files}
-        return _decode(json.loads(npz[TREE].item()), npz)
+            return {name: _read(npz, name) for name in npz.files}
+        return _decode(json.loads(_read(npz, TREE).item()), npz)
