@@ -141,8 +141,9 @@ float64 = _np.float64
 __version__ = "0.1.0"
 
 # Last: the training modules, numpy's namespaces and compile build on everything above.
-from . import linalg, nn, optim
+from . import data, linalg, nn, optim
 from .compile import compile
+from .serialization import load, save
 
 __all__ = [
     "GradcheckError",
@@ -178,6 +179,7 @@ __all__ = [
     "cross",
     "cumprod",
     "cumsum",
+    "data",
     "defvjp",
     "deg2rad",
     "degrees",
@@ -220,6 +222,7 @@ __all__ = [
     "jvp",
     "kron",
     "linalg",
+    "load",
     "log",
     "log1p",
     "log2",
@@ -266,6 +269,7 @@ __all__ = [
     "repeat",
     "reshape",
     "roll",
+    "save",
     "set_backend",
     "sigmoid",
     "sign",

@@ -8,10 +8,16 @@ their gradients come from the ops' VJPs and work on every backend. The losses
 are defined in ``pyautodiff.losses`` and re-exported here.
 """
 
+import collections
+import collections.abc
+import threading
 from reprlib import recursive_repr
 
 import numpy as np
 
+from . import memory
+from . import nn_init as init
+from . import nn_utils as utils
 from .ops.elementwise import relu, sigmoid, tanh
 from .tensor import DEFAULT_DTYPE, Tensor, _dtype_arg, as_array
 
@@ -21,10 +27,13 @@ __all__ = [
     "CrossEntropyLoss",
     "DtypeMismatchError",
     "HuberLoss",
+    "IncompatibleKeys",
     "L1Loss",
     "Linear",
     "MSELoss",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "NLLLoss",
     "ReLU",
     "Sequential",
@@ -35,42 +44,58 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "huber_loss",
+    "init",
     "l1_loss",
     "mse_loss",
     "nll_loss",
     "smooth_l1_loss",
+    "utils",
 ]
 
 
 # ----- Module -------------------------------------------------------------------
 
-def _walk(value, prefix, seen):
-    """``(name, tensor)`` for every parameter reachable from ``value``, depth first.
+def _entries(node, prefix, seen, once):
+    """``(name, value, owner, attr)`` for every parameter and buffer under ``node`` (a module,
+    list, tuple or dict), in PyTorch's ``state_dict`` order.
 
-    ``seen`` holds the ids of the tensors, modules and containers already visited:
-    a shared tensor is yielded once, and a module that refers back to itself (or
-    to its parent) does not loop.
+    A module gives its own parameters (tensor attributes), then its buffers, then what its
+    submodules and containers hold, each in attribute order, depth first; a container gives
+    its tensors, then what its modules and containers hold. Parameters are the tensors that
+    require grad and are leaves (a tensor made by an op, such as an activation kept for
+    inspection, never gets a .grad from backward(): an optimizer could not use it).
+    ``seen`` holds the ids of the nodes being walked. With ``once`` (``named_parameters``)
+    every node is walked once; else (``state_dict``) only the nodes on the current path are
+    skipped, so a shared submodule appears under each of its names, as in PyTorch, and one
+    that refers back to an ancestor does not loop. ``owner`` and ``attr`` locate a buffer
+    (None for a parameter).
     """
-    if isinstance(value, Tensor):
-        # A tensor made by an op (an activation kept for inspection, say) is not a
-        # parameter: backward() never fills its .grad, so an optimizer could not use it.
-        if value.requires_grad and value.is_leaf and id(value) not in seen:
-            seen.add(id(value))
-            yield prefix, value
+    if id(node) in seen:
         return
-    if isinstance(value, Module):
-        items = value._members()
-    elif isinstance(value, (list, tuple)):
-        items = ((str(i), v) for i, v in enumerate(value))
-    elif isinstance(value, dict):
-        items = ((str(k), v) for k, v in value.items())
+    seen.add(id(node))
+    buffers = ()
+    if isinstance(node, Module):
+        items, buffers = node._members(), node._buffer_names
+    elif isinstance(node, dict):
+        items = node.items()
     else:
-        return
-    if id(value) in seen:
-        return
-    seen.add(id(value))
-    for name, v in items:
-        yield from _walk(v, f"{prefix}.{name}" if prefix else name, seen)
+        items = enumerate(node)
+    dot = f"{prefix}." if prefix else ""
+    inner = []
+    for k, v in items:
+        if isinstance(v, Tensor):
+            if v._rg and v._node is None and k not in buffers:
+                yield f"{dot}{k}", v, None, None
+        elif isinstance(v, (Module, list, tuple, dict)):
+            inner.append((k, v))
+    for attr in buffers:
+        v = getattr(node, attr, None)
+        if v is not None:
+            yield f"{dot}{attr}", v, node, attr
+    for k, v in inner:
+        yield from _entries(v, f"{dot}{k}", seen, once)
+    if not once:
+        seen.discard(id(node))
 
 
 def _modules_in(value, prefix, seen):
@@ -96,15 +121,73 @@ def _indent(text, spaces=2):
     return text.replace("\n", "\n" + " " * spaces)
 
 
+class IncompatibleKeys(collections.namedtuple("IncompatibleKeys",
+                                              ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys it expected but did not get, and the
+    keys it got but did not expect (PyTorch's ``_IncompatibleKeys``)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+
+# The ids of the modules whose train() or apply() is running on this thread (see _recurse).
+_active = threading.local()
+
+
+def _recurse(module, call):
+    """``call(child)`` for each child of ``module``, as PyTorch's ``train`` and ``apply``
+    recurse (so a child's override of them runs), skipping the modules this recursion is
+    already inside: a child that refers back to its parent would loop."""
+    ids = _active.__dict__.setdefault("ids", set())
+    added = id(module) not in ids
+    ids.add(id(module))
+    try:
+        for child in list(module.children()):
+            if id(child) not in ids:
+                call(child)
+    finally:
+        if added:
+            ids.discard(id(module))
+
+
+def _as_numbers(value):
+    """A checkpoint's value as a numeric numpy array (no copy), or None."""
+    if isinstance(value, Tensor):
+        return value._data
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError):  # (torch's, for a tensor requiring grad)
+        return None
+    return a if a.dtype.kind in "biuf" else None
+
+
+def _array_of(value, name, owner):
+    if isinstance(value, Tensor):
+        return value._data
+    if isinstance(value, np.ndarray):
+        return value
+    raise TypeError(
+        f"state_dict: buffer '{name}' of {type(owner).__name__} holds a "
+        f"{type(value).__name__}, expected a Tensor, a numpy array or None"
+    )
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes and define ``forward``.
 
     Parameters are the tensors with ``requires_grad=True`` found in the module's
-    attributes, in the order the attributes were first assigned: directly, inside
-    lists, tuples and dicts (nested as deep as you like), and in submodules,
-    depth first. A tensor held in two places is a parameter once. Tensors made
-    by an operation (not leaves) and tensors without ``requires_grad`` are not
-    parameters. Calling a module calls its ``forward``.
+    attributes: directly, inside lists, tuples and dicts (nested as deep as you like),
+    and in submodules. They come in PyTorch's order: a module's own tensor attributes
+    first, then, attribute by attribute, what its submodules and containers hold, depth
+    first (``0.weight, 0.bias, 2.weight, ...``). A tensor held in two places is a
+    parameter once, under its first name. Tensors made by an operation (not leaves)
+    and tensors without ``requires_grad`` are not parameters; buffers (state that is
+    not a parameter, such as running statistics) are declared with ``register_buffer``.
+    Calling a module calls its ``forward``.
 
     Examples
     --------
@@ -147,7 +230,7 @@ class Module:
         return getattr(self, "__dict__", {}).items()
 
     def named_parameters(self):
-        """``(name, tensor)`` for each parameter, names joined by dots as in PyTorch.
+        """``(name, tensor)`` for each parameter, named and ordered as in PyTorch.
 
         Examples
         --------
@@ -156,9 +239,11 @@ class Module:
         >>> [(name, p.shape) for name, p in model.named_parameters()]
         [('0.weight', (3, 2)), ('0.bias', (3,)), ('2.weight', (1, 3)), ('2.bias', (1,))]
         """
-        seen = {id(self)}
-        for name, value in self._members():
-            yield from _walk(value, name, seen)
+        seen = set()
+        for name, value, owner, _ in _entries(self, "", set(), once=True):
+            if owner is None and id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
 
     def parameters(self):
         """Every parameter of this module and its submodules, each once, in a stable order.
@@ -171,6 +256,69 @@ class Module:
         """
         for _, p in self.named_parameters():
             yield p
+
+    def register_buffer(self, name, tensor):
+        """Make attribute ``name`` a buffer holding ``tensor`` (a Tensor, or None).
+
+        A buffer is state that is not a parameter (no gradient, not optimized), such as
+        running statistics: it is in ``state_dict()`` and ``buffers()``. A None buffer
+        is left out of ``state_dict()``, as in PyTorch.
+
+        Examples
+        --------
+        >>> import pyautodiff as ad
+        >>> from pyautodiff import nn
+        >>> layer = nn.Linear(2, 1, seed=0)
+        >>> layer.register_buffer("steps", ad.zeros(()))
+        >>> list(layer.state_dict())
+        ['weight', 'bias', 'steps']
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"register_buffer: buffer name should be a string, got "
+                            f"{type(name).__name__}")
+        if "." in name or not name:
+            raise KeyError(f"register_buffer: buffer name {name!r} is empty or contains "
+                           "'.', expected an attribute name")
+        if hasattr(self, name) and name not in self._buffer_names:
+            raise KeyError(f"register_buffer: attribute '{name}' already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: cannot assign a {type(tensor).__name__} to "
+                            f"buffer '{name}' (Tensor or None required)")
+        if "_buffer_names" not in vars(self):
+            self._buffer_names = list(self._buffer_names)
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        setattr(self, name, tensor)
+
+    def named_buffers(self):
+        """``(name, tensor)`` for each buffer of this module and its submodules, each once.
+
+        Examples
+        --------
+        >>> import pyautodiff as ad
+        >>> from pyautodiff import nn
+        >>> model = nn.Sequential(nn.Linear(2, 1, seed=0))
+        >>> model[0].register_buffer("steps", ad.zeros(()))
+        >>> [name for name, _ in model.named_buffers()]
+        ['0.steps']
+        """
+        seen = set()
+        for name, value, owner, _ in _entries(self, "", set(), once=True):
+            if owner is not None and id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
+
+    def buffers(self):
+        """Every buffer of this module and its submodules (see ``named_buffers``).
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> list(nn.Linear(2, 1, seed=0).buffers())
+        []
+        """
+        for _, b in self.named_buffers():
+            yield b
 
     def named_children(self):
         """``(name, module)`` for each direct submodule (also those in lists, tuples, dicts).
@@ -187,6 +335,184 @@ class Module:
                 if id(child) not in seen:
                     seen.add(id(child))
                     yield child_name, child
+
+    def children(self):
+        """Each direct submodule (see ``named_children``).
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> list(nn.Sequential(nn.Tanh(), nn.ReLU()).children())
+        [Tanh(), ReLU()]
+        """
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix=""):
+        """``(name, module)`` for this module (named ``prefix``) and every module under it,
+        each once, parents before children, as PyTorch's ``named_modules``.
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> model = nn.Sequential(nn.Linear(2, 2, seed=0), nn.ModuleList([nn.Tanh()]))
+        >>> [name for name, _ in model.named_modules()]
+        ['', '0', '1', '1.0']
+        """
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            stack.extend(reversed([(f"{name}.{n}" if name else n, c)
+                                   for n, c in m.named_children()]))
+
+    def modules(self):
+        """This module and every module under it, each once (see ``named_modules``).
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> list(nn.Sequential(nn.Tanh()).modules())
+        [Sequential(
+          (0): Tanh()
+        ), Tanh()]
+        """
+        for _, m in self.named_modules():
+            yield m
+
+    def apply(self, fn):
+        """Call ``fn`` on every submodule (children first), then on this module; returns self.
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> model = nn.Sequential(nn.Linear(2, 2, seed=0), nn.Tanh())
+        >>> def init(m):
+        ...     if isinstance(m, nn.Linear):
+        ...         nn.init.zeros_(m.bias)
+        >>> model.apply(init)[0].bias
+        Tensor([0., 0.], dtype=float64, requires_grad=True)
+        """
+        _recurse(self, lambda child: child.apply(fn))
+        fn(self)
+        return self
+
+    def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode on this module and every
+        submodule (``self.training``, which Dropout and BatchNorm read); returns self.
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> model = nn.Sequential(nn.Linear(2, 2, seed=0))
+        >>> model.train(False)[0].training
+        False
+        >>> model.train().training, model[0].training
+        (True, True)
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode must be a bool, got {type(mode).__name__}")
+        self.training = mode
+        _recurse(self, lambda child: child.train(mode))
+        return self
+
+    def eval(self):
+        """Set evaluation mode: ``train(False)``; returns self.
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> nn.Linear(2, 2, seed=0).eval().training
+        False
+        """
+        return self.train(False)
+
+    def state_dict(self):
+        """An ordered dict from name to a copy (a numpy array) of each parameter and buffer.
+
+        Names and order are PyTorch's for the same architecture (a module's parameters,
+        then its buffers, then its submodules'; a submodule held in two places appears
+        under both names), so PyTorch's ``load_state_dict`` takes it after
+        ``torch.from_numpy``, and ``ad.save`` writes it to a file.
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> sd = nn.Sequential(nn.Linear(2, 3, seed=0), nn.Tanh()).state_dict()
+        >>> [(k, v.shape) for k, v in sd.items()]
+        [('0.weight', (3, 2)), ('0.bias', (3,))]
+        """
+        return collections.OrderedDict(
+            (name, _array_of(value, attr, owner).copy())
+            for name, value, owner, attr in _entries(self, "", set(), once=False)
+        )
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy the values of ``state_dict`` into this module's parameters and buffers.
+
+        The values (numpy arrays, Tensors, or anything ``np.asarray`` takes, such as
+        PyTorch's tensors) are written into the existing arrays in place, cast to their
+        dtypes, so optimizers holding the parameters keep working. Nothing is written
+        unless every value fits: a key missing or unexpected (when ``strict``), a shape
+        that differs or a value that is not numbers raises PyTorch's ``RuntimeError``.
+
+        Returns
+        -------
+        IncompatibleKeys
+            ``(missing_keys, unexpected_keys)``, as in PyTorch.
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> a, b = nn.Linear(2, 1, seed=0), nn.Linear(2, 1, seed=1)
+        >>> a.load_state_dict(b.state_dict())
+        <All keys matched successfully>
+        >>> bool((a.weight.numpy() == b.weight.numpy()).all())
+        True
+        >>> a.load_state_dict({"weight": b.weight}, strict=False)
+        IncompatibleKeys(missing_keys=['bias'], unexpected_keys=[])
+        """
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"load_state_dict: expected state_dict to be dict-like, got "
+                            f"{type(state_dict).__name__}")
+        targets = {}
+        for name, value, owner, attr in _entries(self, "", set(), once=False):
+            targets.setdefault(name, _array_of(value, attr, owner))
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        errors, writes = [], []
+        for name, dst in targets.items():
+            if name not in state_dict:
+                continue
+            src = _as_numbers(state_dict[name])
+            if src is None:
+                errors.append(f'While copying the parameter named "{name}", expected an '
+                              "array or Tensor of numbers from checkpoint but received "
+                              f"{type(state_dict[name])}")
+            elif src.shape != dst.shape:
+                errors.append(f"size mismatch for {name}: copying a param with shape "
+                              f"{src.shape} from checkpoint, the shape in current model is "
+                              f"{dst.shape}.")
+            else:
+                memory.check_writable(dst, f"load_state_dict: {name}")
+                writes.append((name, dst, src))
+        if strict:
+            # PyTorch's order: missing, unexpected, then the errors of single keys.
+            errors[:0] = [f"{what} key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in keys) + ". "
+                          for what, keys in (("Missing", missing), ("Unexpected", unexpected))
+                          if keys]
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:"
+                               "\n\t" + "\n\t".join(errors))
+        for name, dst, src in writes:
+            with memory.writing(dst, f"load_state_dict: {name}"):
+                np.copyto(dst, src, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
 
     def zero_grad(self):
         """Clear the gradient of every parameter (``p.grad = None``).
@@ -216,12 +542,16 @@ class Module:
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
         child_lines = [f"({name}): {_indent(repr(m))}" for name, m in self.named_children()]
-        head = f"{type(self).__name__}("
-        if len(extra_lines) == 1 and not child_lines:
-            return head + extra_lines[0] + ")"
-        if extra_lines or child_lines:
-            return head + "\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
-        return head + ")"
+        return _layout(type(self).__name__, extra_lines, child_lines)
+
+
+def _layout(head, extra_lines, child_lines):
+    head += "("
+    if len(extra_lines) == 1 and not child_lines:
+        return head + extra_lines[0] + ")"
+    if extra_lines or child_lines:
+        return head + "\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
+    return head + ")"
 
 
 # ----- layers -------------------------------------------------------------------
@@ -368,6 +698,170 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(self._layers)
+
+
+def _module_arg(value, where):
+    if not isinstance(value, Module):
+        raise TypeError(f"{where}: a {type(value).__name__} is not a Module")
+    return value
+
+
+class ModuleList(Module):
+    """A list of modules, whose parameters are named ``"<index>.<name>"`` (PyTorch's).
+
+    Indexable (a slice gives a new ``ModuleList``), iterable, with ``len``, ``append``,
+    ``extend``, ``insert``, ``pop``, ``+`` and ``+=``. It has no ``forward``: a model
+    calls its modules as it needs.
+
+    Examples
+    --------
+    >>> from pyautodiff import nn
+    >>> layers = nn.ModuleList([nn.Linear(2, 2, seed=i) for i in range(2)])
+    >>> layers.append(nn.Tanh())
+    ModuleList(
+      (0-1): 2 x Linear(in_features=2, out_features=2, bias=True)
+      (2): Tanh()
+    )
+    >>> len(layers), [name for name, _ in layers[:1].named_parameters()]
+    (3, ['0.weight', '0.bias'])
+    """
+
+    def __init__(self, modules=None):
+        self._list = []
+        if modules is not None:
+            self.extend(modules)
+
+    def _members(self):
+        return ((str(i), m) for i, m in enumerate(self._list))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(self._list[index])
+        return self._list[index]
+
+    def __setitem__(self, index, module):
+        self._list[index] = _module_arg(module, "ModuleList")
+
+    def __delitem__(self, index):
+        del self._list[index]
+
+    def __len__(self):
+        return len(self._list)
+
+    def __iter__(self):
+        return iter(self._list)
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        return ModuleList([*self, *other])
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        self._list.append(_module_arg(module, "ModuleList.append"))
+        return self
+
+    def extend(self, modules):
+        """Add each of ``modules`` at the end; returns self."""
+        self._list.extend([_module_arg(m, "ModuleList.extend") for m in modules])
+        return self
+
+    def insert(self, index, module):
+        """Insert ``module`` before ``index``."""
+        self._list.insert(index, _module_arg(module, "ModuleList.insert"))
+
+    def pop(self, index=-1):
+        """Remove and return the module at ``index`` (the last by default)."""
+        return self._list.pop(index)
+
+    @recursive_repr("...")
+    def __repr__(self):
+        # PyTorch's: a run of equal modules is one line, "(first-last): n x module".
+        runs = []  # [first, last, repr]
+        for i, m in enumerate(self._list):
+            text = repr(m)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = [_indent(f"({a}): {t}" if a == b else f"({a}-{b}): {b - a + 1} x {t}")
+                 for a, b, t in runs]
+        return _layout(type(self).__name__, [], lines)
+
+
+class ModuleDict(Module):
+    """An ordered dict of modules by name, whose parameters are ``"<key>.<name>"``.
+
+    Takes a dict (or pairs); supports ``d[key]``, ``d[key] = module``, ``del``, ``in``,
+    ``len``, iteration over the keys, ``keys``, ``values``, ``items``, ``update``,
+    ``pop`` and ``clear``, as PyTorch's ``ModuleDict``. Keys are non-empty strings
+    without dots.
+
+    Examples
+    --------
+    >>> from pyautodiff import nn
+    >>> heads = nn.ModuleDict({"mean": nn.Linear(4, 1, seed=0), "act": nn.Tanh()})
+    >>> list(heads.keys()), [name for name, _ in heads.named_parameters()]
+    (['mean', 'act'], ['mean.weight', 'mean.bias'])
+    """
+
+    def __init__(self, modules=None):
+        self._dict = {}
+        if modules is not None:
+            self.update(modules)
+
+    def _members(self):
+        return self._dict.items()
+
+    def __getitem__(self, key):
+        return self._dict[key]
+
+    def __setitem__(self, key, module):
+        if not isinstance(key, str):
+            raise TypeError(f"ModuleDict: key should be a string, got {type(key).__name__}")
+        if not key or "." in key:
+            raise KeyError(f"ModuleDict: key {key!r} is empty or contains '.', expected a name")
+        self._dict[key] = _module_arg(module, "ModuleDict")
+
+    def __delitem__(self, key):
+        del self._dict[key]
+
+    def __len__(self):
+        return len(self._dict)
+
+    def __iter__(self):
+        return iter(self._dict)
+
+    def __contains__(self, key):
+        return key in self._dict
+
+    def keys(self):
+        """The keys, in insertion order."""
+        return self._dict.keys()
+
+    def values(self):
+        """The modules, in insertion order."""
+        return self._dict.values()
+
+    def items(self):
+        """``(key, module)`` pairs, in insertion order."""
+        return self._dict.items()
+
+    def update(self, modules):
+        """Add (or replace) the modules of a mapping or of an iterable of pairs."""
+        pairs = modules.items() if isinstance(modules, (collections.abc.Mapping, ModuleDict)) \
+            else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def pop(self, key):
+        """Remove and return the module at ``key``."""
+        return self._dict.pop(key)
+
+    def clear(self):
+        """Remove every module."""
+        self._dict.clear()
 
 
 class Tanh(Module):

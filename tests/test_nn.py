@@ -57,13 +57,14 @@ class _Leafy(nn.Module):
 def test_module_parameters_order_and_sharing():
     shared = ad.ones(4, requires_grad=True)
     m = _Leafy(shared)
-    expected = [m.a, m.group[0], m.group[1][0], m.table["k"], shared, m.inner.weight,
+    # PyTorch's order: the module's own tensors first (shared is "again"), then the rest.
+    expected = [m.a, shared, m.group[0], m.group[1][0], m.table["k"], m.inner.weight,
                 m.inner.bias, m.blocks[0].weight, m.blocks[0].bias]
     params = list(m.parameters())
     assert len(params) == len(expected)
     assert all(p is e for p, e in zip(params, expected, strict=True))
     names = [name for name, _ in m.named_parameters()]
-    assert names == ["a", "group.0", "group.1.0", "table.k", "table.shared", "inner.weight",
+    assert names == ["a", "again", "group.0", "group.1.0", "table.k", "inner.weight",
                      "inner.bias", "blocks.0.weight", "blocks.0.bias"]
     # A second call walks again and gives the same answer (a fresh generator).
     assert [id(p) for p in m.parameters()] == [id(p) for p in params]
