@@ -17,12 +17,21 @@ from .ops.elementwise import exp, log1p, maximum, relu, sigmoid, tanh
 from .tensor import DEFAULT_DTYPE, Tensor, _dtype_arg, as_array
 
 __all__ = [
+    "GELU",
+    "BatchNorm1d",
+    "Dropout",
     "DtypeMismatchError",
+    "Embedding",
+    "Flatten",
+    "Identity",
+    "LayerNorm",
+    "LeakyReLU",
     "Linear",
     "Module",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "Softplus",
     "Tanh",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
@@ -599,3 +608,17 @@ def binary_cross_entropy_with_logits(logits, targets):
     # (1/2) and abs takes 0, which gives 1/2 - t = sigmoid(0) - t, the true
     # derivative. relu (whose gradient at 0 is 0) would give -t.
     return (maximum(z, 0.0) - z * t + log1p(exp(-absolute(z)))).mean()
+
+
+# Last: the layers of layers.py build on Module above.
+from .layers import (
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Softplus,
+)
