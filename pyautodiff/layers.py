@@ -104,7 +104,7 @@ class Dropout(Module):
         rng = default_generator() if self.generator is None else self.generator
         keep = rng.random(x.shape) >= self.p
         # (keep / (1 - p), as PyTorch divides its mask: the same scale, to the last bit)
-        return x * (keep / (1.0 - self.p)).astype(x.dtype)
+        return x * (keep / (1.0 - self.p)).astype(x.dtype, copy=False)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -133,7 +133,8 @@ class LayerNorm(Module):
         Added to the variance, so a constant input gives zeros rather than NaN.
     elementwise_affine, bias : bool
     dtype : float32 or float64, optional
-        The parameters' dtype (default float64); a Tensor input must have it.
+        The parameters' dtype (default float64); a Tensor input must have it (as in
+        ``Linear``), other data is converted to it.
 
     Examples
     --------
@@ -153,6 +154,9 @@ class LayerNorm(Module):
                  else (normalized_shape,))
         self.normalized_shape = tuple(_size_arg(n, "normalized_shape", "LayerNorm")
                                       for n in shape)
+        if not self.normalized_shape:
+            raise ValueError("LayerNorm: normalized_shape is empty, expected at least one "
+                             "dimension to normalize over")
         self.eps = _real(eps, "eps", "LayerNorm")
         self.elementwise_affine = bool(elementwise_affine)
         dt = DEFAULT_DTYPE if dtype is None else _dtype_arg(dtype, "LayerNorm")
@@ -163,7 +167,8 @@ class LayerNorm(Module):
 
     def forward(self, x):
         """``x`` normalized over its last ``len(normalized_shape)`` dimensions."""
-        x = _input(x, "LayerNorm", self._dtype)
+        # (without parameters, any float dtype will do)
+        x = _input(x, "LayerNorm", None if self.weight is None else self._dtype)
         k = len(self.normalized_shape)
         if x.ndim < k or x.shape[x.ndim - k:] != self.normalized_shape:
             raise ValueError(
@@ -298,11 +303,12 @@ def _indices(indices, n):
     else:
         try:
             arr = np.asarray(indices)
-        except (TypeError, ValueError):
-            arr = np.asarray(None)
-        if arr.dtype.kind not in "iu":
+        except (TypeError, ValueError):  # ragged lists, objects numpy cannot convert
+            arr = None
+        if arr is None or arr.dtype.kind not in "iu":
+            what = "" if arr is None else f" of dtype {arr.dtype}"
             raise TypeError(f"Embedding: indices must be integers (an int array or list), "
-                            f"got {type(indices).__name__} of dtype {arr.dtype}")
+                            f"got {type(indices).__name__}{what}")
     bad = (arr < 0) | (arr >= n)
     if np.any(bad):
         raise IndexError(f"Embedding: index {int(arr[bad].flat[0])} is out of range for "

@@ -408,6 +408,9 @@ def test_layers_float32_parameters(rng):
         with pytest.raises(nn.DtypeMismatchError, match="input of dtype float32 and "
                                                          "parameters of dtype float64"):
             double(ad.tensor(x, dtype="float32"))
+    # Without parameters, LayerNorm takes either dtype.
+    bare = nn.LayerNorm(3, elementwise_affine=False)
+    assert bare(ad.tensor(x, dtype="float32")).dtype == np.float32
     emb = nn.Embedding(3, 2, dtype="float32")
     assert emb.weight.dtype == emb([0, 2]).dtype == np.float32
 
@@ -421,6 +424,7 @@ def test_layers_float32_parameters(rng):
      r"LayerNorm: input of shape \(2, 3\) does not end in normalized_shape=\(4,\)"),
     (lambda: nn.LayerNorm((2, 3))(ad.ones(3)), ValueError, "LayerNorm: input of shape"),
     (lambda: nn.LayerNorm(0), ValueError, "LayerNorm: normalized_shape must be at least 1"),
+    (lambda: nn.LayerNorm(()), ValueError, "LayerNorm: normalized_shape is empty"),
     (lambda: nn.BatchNorm1d(3)(ad.ones((4, 2))), ValueError,
      r"BatchNorm1d: input of shape \(4, 2\) does not fit num_features=3"),
     (lambda: nn.BatchNorm1d(3)(ad.ones((2, 3, 4, 5))), ValueError, "expected shape"),
@@ -432,6 +436,7 @@ def test_layers_float32_parameters(rng):
     (lambda: nn.Embedding(4, 2)([-1]), IndexError, "index -1 is out of range"),
     (lambda: nn.Embedding(4, 2)([0.5]), TypeError, "Embedding: indices must be integers"),
     (lambda: nn.Embedding(4, 2)(ad.tensor([1.5])), TypeError, "non-integer values"),
+    (lambda: nn.Embedding(4, 2)([[0], [1, 2]]), TypeError, "indices must be integers"),
     (lambda: nn.Embedding(4, 2, padding_idx=4), ValueError, "padding_idx=4 must be within"),
     (lambda: nn.GELU("erf"), ValueError, "GELU: approximate must be 'none' or 'tanh'"),
     (lambda: nn.Flatten(2, 1)(ad.ones((2, 3, 4))), ValueError,
