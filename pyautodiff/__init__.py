@@ -33,6 +33,7 @@ from .ops.elementwise import (
     degrees,
     div,
     divide,
+    erf,
     exp,
     exp2,
     expm1,
@@ -132,6 +133,7 @@ from .ops.shape import (
     transpose,
     vstack,
 )
+from .rng import manual_seed
 from .tensor import Tensor
 from .viz import to_dot
 
@@ -192,6 +194,7 @@ __all__ = [
     "dstack",
     "einsum",
     "enable_grad",
+    "erf",
     "exp",
     "exp2",
     "expand_dims",
@@ -231,6 +234,7 @@ __all__ = [
     "logaddexp",
     "logaddexp2",
     "logsumexp",
+    "manual_seed",
     "matmul",
     "max",
     "maximum",

@@ -22,13 +22,21 @@ from .ops.elementwise import relu, sigmoid, tanh
 from .tensor import DEFAULT_DTYPE, Tensor, _dtype_arg, as_array
 
 __all__ = [
+    "GELU",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
     "CrossEntropyLoss",
+    "Dropout",
     "DtypeMismatchError",
+    "Embedding",
+    "Flatten",
     "HuberLoss",
+    "Identity",
     "IncompatibleKeys",
     "L1Loss",
+    "LayerNorm",
+    "LeakyReLU",
     "Linear",
     "MSELoss",
     "Module",
@@ -39,6 +47,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "SmoothL1Loss",
+    "Softplus",
     "Tanh",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -913,6 +922,18 @@ class Sigmoid(Module):
 
 
 # Last: the losses' Module forms subclass Module, so losses.py imports this module.
+# Last: the layers of layers.py build on Module above.
+from .layers import (
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Softplus,
+)
 from .losses import (
     BCELoss,
     BCEWithLogitsLoss,

@@ -83,6 +83,7 @@ _ELEMENTWISE = {
     "fmin": ("1 where {x} < {y} or {y} is NaN, 1/2 at ties, else 0",
              "1 where {y} < {x} or {x} is NaN, 1/2 at ties, else 0"),
     "remainder": ("1", "-floor({x}/{y})"),
+    "erf": ("2/sqrt(pi) exp(-{x}^2)",),
 }
 
 # Vector-Jacobian products of the other ops: what each input receives from ``g``.

@@ -12,6 +12,7 @@ ties for ``abs``, ``relu``, ``maximum``, ``minimum``, ``max``, ``min`` and
 ``clip`` (finite differences use eps = 1e-6, so no perturbation crosses one).
 """
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -646,6 +647,7 @@ for _name, _doms in [("logaddexp", ("real", "real")), ("logaddexp2", ("real", "r
                      ("fmax", ("grid", "halfgrid")), ("fmin", ("grid", "halfgrid"))]:
     case(_name, "3x4-4", getattr(ad, _name), getattr(np, _name), ((3, 4), (4,)), _doms)
 case("remainder", "3x4", ad.remainder, np.remainder, make=_not_a_multiple)
+case("erf", "3x4", ad.erf, lambda x: np.vectorize(math.erf, otypes=[x.dtype])(x), ((3, 4),))
 
 # ----- numpy's products, cumulative sums and products, constant pad ------------------------
 # (their zeros, other shapes and numpy's call forms: tests/test_numpy_arrays.py)

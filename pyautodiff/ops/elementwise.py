@@ -5,6 +5,8 @@ Each entry is a forward on arrays and its VJPs (``g`` the upstream gradient,
 gradient back to its input's shape.
 """
 
+import math
+
 import numpy as np
 
 from ..engine import apply
@@ -814,6 +816,29 @@ def remainder(B, x, y):
     """
     return np.remainder(x, y)
 
+
+
+# ----- the error function (PyTorch's torch.erf; numpy has none) ------------------------------
+
+# libm's erf, element by element: within an ulp everywhere, where a short polynomial or
+# rational fit in numpy would not be; about 0.15 us an element.
+_erf_elements = np.frompyfunc(math.erf, 1, 1)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+@defop(vjp=lambda K, g, out, x: K.mul(g, K.mul(K.exp(K.neg(K.square(x))), _TWO_OVER_SQRT_PI)))
+def erf(B, x):
+    """The error function ``2 / sqrt(pi) * integral of exp(-t**2) dt from 0 to x``, as
+    ``torch.erf`` (``math.erf`` on each element); the gradient is
+    ``2 / sqrt(pi) * exp(-x**2)``.
+
+    Examples
+    --------
+    >>> import pyautodiff as ad
+    >>> ad.erf(ad.tensor([0.0, 1.0, -30.0]))
+    Tensor([ 0.        ,  0.84270079, -1.        ], dtype=float64)
+    """
+    return np.asarray(_erf_elements(x), dtype=x.dtype)
 
 # numpy's names for the ops above (numpy's fabs is its absolute, minus complex numbers).
 absolute = fabs = abs
