@@ -941,7 +941,11 @@ def _state(tensors, opts):
     # keep the identity the signature holds)
     ostate = [(o, [{k: _Saved(v) if type(v) is _ndarray else v for k, v in s.items()}
                    for s in o.state]) for o in opts]
-    return snap, ostate
+    # (the hyperparameters: a scheduler stepped inside fn changes lr, which a replay,
+    # running no Python, would not)
+    groups = [(o, [{k: v for k, v in g.items() if k != "params"} for g in o.param_groups])
+              for o in opts]
+    return snap, ostate, groups
 
 
 class _Saved:
@@ -958,7 +962,10 @@ def _value(v):
 
 
 def _restore(snapshot):
-    snap, ostate = snapshot
+    snap, ostate, groups = snapshot
+    for o, saved in groups:
+        for g, h in zip(o.param_groups, saved):
+            g.update(h)
     for t, data, value, grad, gvalue in snap:
         t._data = data
         if not _same(data, value):  # (a write bumps the version: only where eager would)
@@ -998,7 +1005,10 @@ def _same(a, b):
 
 def _difference(tensors, opts, snap_replay):
     """What differs between the state now and ``snap_replay``, or None."""
-    snap, ostate = snap_replay
+    snap, ostate, groups = snap_replay
+    for o, saved in groups:
+        if [{k: v for k, v in g.items() if k != "params"} for g in o.param_groups] != saved:
+            return f"the hyperparameters of {type(o).__name__} (a scheduler stepped inside?)"
     for t, _, value, grad, gvalue in snap:
         if not _same(t._data, value):
             return f"a parameter {t.shape} {t.dtype}"

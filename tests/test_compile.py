@@ -694,3 +694,33 @@ def test_user_writes_to_every_reachable_array_between_replays(backend, size):
         w_n, fn_n = setup()
         run(fn_n, w_n, x.copy())
     np.testing.assert_allclose(w_c.numpy(), w_n.numpy(), rtol=1e-12)
+
+
+def test_scheduler_stepped_inside_fn_gives_eager_numbers(backend):
+    # A replay runs no Python: a scheduler stepped inside fn would leave lr stale. The check
+    # run compares the hyperparameters too, so that signature runs eagerly, with a warning.
+    from pyautodiff.optim.lr_scheduler import ExponentialLR
+    runs = []
+    for compiled in (False, True):
+        w = ad.tensor([1.0, -2.0], requires_grad=True)
+        opt = optim.SGD([w], lr=0.1)
+        fn = _scheduled_step(w, opt, ExponentialLR(opt, 0.5))
+        step = ad.compile(fn) if compiled else fn
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(6):
+                step(np.ones(2))
+        runs.append((_bits(w), opt.param_groups[0]["lr"]))
+    assert runs[0] == runs[1]
+    assert runs[1][1] == 0.1 * 0.5**6  # closed form
+    assert any("hyperparameters" in str(c.message) for c in caught)
+
+
+def _scheduled_step(w, opt, sched):
+    def fn(x):
+        opt.zero_grad()
+        ((w * x) ** 2).sum().backward()
+        opt.step()
+        sched.step()
+
+    return fn
