@@ -99,17 +99,17 @@ def reference(name, kw, x0, grad, steps):
     return ref_adam(x0, grad, steps, **kw)
 
 
-def problem(dtype, seed=0):
-    """Initial parameters and a gradient function that depends on the parameter (so a
-    wrong step changes every later gradient) plus per-step noise."""
+def problem(dtype, seed=0, shapes=SHAPES, steps=STEPS):
+    """Initial parameters of ``shapes`` and gradient functions that depend on the parameter
+    (so a wrong step changes every later gradient) plus noise for ``steps`` steps."""
     rng = np.random.default_rng(seed)
-    x0 = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-    noise = [rng.standard_normal((STEPS,) + s).astype(dtype) for s in SHAPES]
+    x0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    noise = [rng.standard_normal((steps,) + s).astype(dtype) for s in shapes]
 
     def grad_of(k):
         return lambda p, t: np.asarray(np.tanh(2 * p) + 0.1 * p * p * p + noise[k][t])
 
-    return x0, [grad_of(k) for k in range(len(SHAPES))]
+    return x0, [grad_of(k) for k in range(len(shapes))]
 
 
 @contextlib.contextmanager

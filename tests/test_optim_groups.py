@@ -19,11 +19,11 @@
   calls: bit for bit the eager run.
 """
 
-import contextlib
 
 import numpy as np
 import pytest
-from test_optim import ref_adam, ref_sgd
+from test_optim import fused_calls, ref_adam, ref_sgd
+from test_optim import problem as optim_problem
 
 import pyautodiff as ad
 from pyautodiff import nn, optim
@@ -105,16 +105,7 @@ def reference(name, kw, x0, grad, steps):
 
 
 def problem(dtype, seed=0, shapes=SHAPES):
-    """Initial values of ``shapes`` and gradient functions that depend on the parameter (a
-    wrong step changes every later gradient), plus per-step noise."""
-    rng = np.random.default_rng(seed)
-    x0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    noise = [rng.standard_normal((STEPS,) + s).astype(dtype) for s in shapes]
-
-    def grad_of(k):
-        return lambda p, t: np.asarray(np.tanh(2 * p) + 0.1 * p * p * p + noise[k][t])
-
-    return x0, [grad_of(k) for k in range(len(shapes))]
+    return optim_problem(dtype, seed, shapes, STEPS)
 
 
 def groups_kw(name, kw):
@@ -132,6 +123,16 @@ def make(module, name, kw, params):
                "weight_decay": SECOND["weight_decay"]}]
     extra = {"foreach": False} if module is not optim else {}
     return getattr(module, name)(groups, **kw, **extra)
+
+
+def _with_torch(torch, name, kw, seed):
+    """Initial values, gradient functions, and (parameters, optimizer) of pyautodiff and of PyTorch from the
+    same small float64 problem and groups."""
+    x0, grads = problem(np.float64, seed=seed, shapes=SMALL)
+    params = [ad.Tensor(x, requires_grad=True) for x in x0]
+    tparams = [torch.tensor(x, requires_grad=True) for x in x0]
+    return (x0, grads, (params, make(optim, name, kw, params)),
+            (tparams, make(torch.optim, name, kw, tparams)))
 
 
 def run(name, kw, x0, grads, steps):
@@ -155,22 +156,6 @@ def _bits(a):
     return a.dtype, a.shape, a.tobytes()
 
 
-@contextlib.contextmanager
-def fused_calls():
-    """The (family, dtype) of every fused C kernel the optimizers look up."""
-    calls, real = [], optim._kernel
-
-    def spy(c, family, dtype):
-        calls.append((family, np.dtype(dtype)))
-        return real(c, family, dtype)
-
-    optim._kernel = spy
-    try:
-        yield calls
-    finally:
-        optim._kernel = real
-
-
 # ----- every optimizer, two groups ---------------------------------------------------------
 
 @pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
@@ -191,10 +176,7 @@ def test_two_groups_match_numpy_reference_bitwise(backend, dtype, name, kw):
 @pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
 def test_two_groups_match_torch(backend, name, kw):
     torch = pytest.importorskip("torch")
-    x0, grads = problem(np.float64, seed=1, shapes=SMALL)
-    params = [ad.Tensor(x, requires_grad=True) for x in x0]
-    tparams = [torch.tensor(x, requires_grad=True) for x in x0]
-    opt, topt = make(optim, name, kw, params), make(torch.optim, name, kw, tparams)
+    x0, grads, (params, opt), (tparams, topt) = _with_torch(torch, name, kw, seed=1)
     for t in range(STEPS):
         for p, tp, grad in zip(params, tparams, grads):
             p.grad = ad.Tensor(grad(p.data, t))
@@ -303,10 +285,7 @@ def _torch_state_dict(sd):
 @pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
 def test_state_dict_has_torch_layout_and_values(backend, name, kw):
     torch = pytest.importorskip("torch")
-    x0, grads = problem(np.float64, seed=2, shapes=SMALL)
-    params = [ad.Tensor(x, requires_grad=True) for x in x0]
-    tparams = [torch.tensor(x, requires_grad=True) for x in x0]
-    opt, topt = make(optim, name, kw, params), make(torch.optim, name, kw, tparams)
+    _, grads, (params, opt), (tparams, topt) = _with_torch(torch, name, kw, seed=2)
     for t in range(3):
         for k, (p, tp, grad) in enumerate(zip(params, tparams, grads)):
             if t == 0 and k == 1:  # (parameter 1 has no gradient at step 1: fewer steps)
