@@ -1334,8 +1334,8 @@ class Compiled:
             return out
         from .compile_passes import optimize  # (it imports this module)
         rec.prog, spec = optimize(rec.prog, spec, rec.keep)
-        entry_grads = [(k, t) for k, t in entry_grads
-                       if not free[next(i for i, u in enumerate(tensors) if u is t)]]
+        free_of = {id(t): f for t, f in zip(tensors, free)}
+        entry_grads = [(k, t) for k, t in entry_grads if not free_of[id(t)]]
         prog = _Program(rec, arg_slots, entry_grads, spec, tensors)
         self._free[key[:-1]] = free
         state = tuple([g is None or g._data.dtype for _, _, g in entry])

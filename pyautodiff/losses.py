@@ -554,7 +554,7 @@ class _Loss(Module):
 
     _options = ("reduction",)
 
-    def __init__(self, reduction):
+    def __init__(self, *, reduction="mean"):
         super().__init__()
         self.reduction = _reduction(type(self).__name__, reduction)
 
@@ -577,9 +577,6 @@ class MSELoss(_Loss):
 
     _function = staticmethod(mse_loss)
 
-    def __init__(self, *, reduction="mean"):
-        super().__init__(reduction)
-
 
 class L1Loss(_Loss):
     """``l1_loss`` as a module.
@@ -593,9 +590,6 @@ class L1Loss(_Loss):
     """
 
     _function = staticmethod(l1_loss)
-
-    def __init__(self, *, reduction="mean"):
-        super().__init__(reduction)
 
 
 class HuberLoss(_Loss):
@@ -613,7 +607,7 @@ class HuberLoss(_Loss):
     _options = ("reduction", "delta")
 
     def __init__(self, reduction="mean", delta=1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
 
@@ -632,7 +626,7 @@ class SmoothL1Loss(_Loss):
     _options = ("reduction", "beta")
 
     def __init__(self, *, reduction="mean", beta=1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.beta = beta
 
 
@@ -652,7 +646,7 @@ class NLLLoss(_Loss):
     _options = ("weight", "ignore_index", "reduction")
 
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.weight, self.ignore_index = weight, ignore_index
 
 
@@ -673,7 +667,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean",
                  label_smoothing=0.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.weight, self.ignore_index = weight, ignore_index
         self.label_smoothing = label_smoothing
 
@@ -693,7 +687,7 @@ class BCELoss(_Loss):
     _options = ("weight", "reduction")
 
     def __init__(self, weight=None, *, reduction="mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.weight = weight
 
 
@@ -713,5 +707,5 @@ class BCEWithLogitsLoss(_Loss):
     _options = ("weight", "reduction", "pos_weight")
 
     def __init__(self, weight=None, *, reduction="mean", pos_weight=None):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.weight, self.pos_weight = weight, pos_weight
