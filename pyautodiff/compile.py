@@ -301,6 +301,10 @@ class _Recorder:
                   f"function) at {_where()}")
 
     def operand(self, v, what):
+        if type(v) is Lazy:
+            # (a value of the fused backward pass handed to a step, which computed it:
+            # its array, made by a recorded launch; the Lazy itself would be a constant)
+            v = v.force()
         if type(v) is _ndarray:
             return self.ref(v, what)
         if isinstance(v, (tuple, list)) and any(type(x) is _ndarray for x in v):

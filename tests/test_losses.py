@@ -414,14 +414,10 @@ def test_module_form_calls_its_function_and_matches_torch(backend, cls, options,
 # ----- compiled steps ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", LOSSES)
-def test_compiled_step_replays_every_loss_as_eager(backend, dtype, name, rng, request):
+def test_compiled_step_replays_every_loss_as_eager(backend, dtype, name, rng):
     # New targets and labels (which samples are ignored too) at every call: the replay reads
-    # them anew, and every result equals eager's bit for bit, with no fallback.
-    if backend == "c" and name in ("nll_loss", "cross_entropy"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "known gap (issue 12): a recorded fused backward launch through the labels' "
-            "scatter keeps the first call's rows; the check run catches it and falls back "
-            "to eager (the numbers stay right), which this test's no-fallback rule refuses")))
+    # them anew, and every result equals eager's bit for bit, with no fallback. (On C, the
+    # labels' scatter reads a value of the fused backward pass: recorded as its launch.)
     x0 = rng.standard_normal((3, 4)).astype(dtype)
 
     def make():
