@@ -38,6 +38,7 @@ import contextlib
 import dis
 import functools
 import inspect
+import math
 import operator
 import os
 import sys
@@ -752,7 +753,12 @@ def _lower(prog, flat):
                     type(a) in (_ndarray, float, int) for a in args)
                 if buf.strides == strides and u is not None and same:
                     fixed[o] = ns[f"s{o}"] = buf
-                    lines.append(f"{const(u)}({', '.join(map(operand, refs))}, out=s{o})")
+                    # (out positional and a number as a 0-d array of the dtype: the same
+                    # loop on the same values, which numpy dispatches in half the time)
+                    ops = [operand(r) if type(r) is _Slot else _number(r, dtype, const)
+                           for r in refs]
+                    out = f"out=s{o}" if u in _OUT_KEYWORD else f"s{o}"
+                    lines.append(f"{const(u)}({', '.join(ops)}, {out})")
                     continue
                 steps = _grad_of(f, args, kw) if u is None and red is None else None
                 if buf.strides == strides and steps is not None and args[0].dtype == dtype:
@@ -760,11 +766,11 @@ def _lower(prog, flat):
                     t = f"s{o}" if steps[0][0] is not np.greater and x.shape == shape else (
                         const(np.empty(x.shape, bool if steps[0][0] is np.greater else x.dtype)))
                     # (operand(): the passes may have folded an operand into a constant)
-                    names = {"g": operand(refs[0]), "x": operand(refs[1]), "t": t}
+                    names = {"g": operand(refs[0]), "x": operand(refs[1]), "t": t,
+                             1: _number(1, dtype, const)}
                     for j, (u, a, b) in enumerate(steps):
                         dst = f"s{o}" if j == len(steps) - 1 else t
-                        lines.append(f"{const(u)}({names.get(a, a)}, {names.get(b, b)}, "
-                                     f"out={dst})")
+                        lines.append(f"{const(u)}({names.get(a, a)}, {names.get(b, b)}, {dst})")
                     fixed[o] = ns[f"s{o}"] = buf
                     continue
                 if buf.strides == strides and red is not None and red[0].dtype == dtype:
@@ -824,6 +830,21 @@ def _lower(prog, flat):
     lines.append(f"return {_build_source(prog.out_spec, const)}")
     src = "def run(flat):\n" + "".join(f"    {line}\n" for line in lines)
     return _define(src, "program", ns)
+
+
+_OUT_KEYWORD = (np.maximum, np.minimum)  # (numpy 2.4 deprecates their positional out)
+
+
+def _number(r, dtype, const):
+    """The name of Python number ``r`` as an operand of a float ufunc of ``dtype``: a 0-d
+    array of that dtype, which numpy casts a number to (NEP 50's weak scalars) when the
+    cast is exact or rounds to a finite value; else the number itself."""
+    if type(r) in (float, int) and dtype in _FLOATS:
+        with np.errstate(all="ignore"):
+            a = np.array(r, dtype)
+        if np.isfinite(a) or not math.isfinite(r):
+            return const(a)
+    return const(r)
 
 
 def _updates(group, fixed, fresh, const, meta):
