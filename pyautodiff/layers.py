@@ -196,7 +196,7 @@ class BatchNorm1d(Module):
     ``running_mean`` and ``running_var`` move towards the batch's mean and *unbiased*
     variance: ``running = (1 - momentum) * running + momentum * batch``, or, with
     ``momentum=None``, the plain average of all batches so far; ``num_batches_tracked``
-    counts the batches (a float64 Tensor: Tensors hold floats). In evaluation the
+    counts the batches (an int64 0-d Tensor, as PyTorch's). In evaluation the
     running statistics normalize instead (the batch's own when
     ``track_running_stats=False``). ``weight`` starts at ones, ``bias`` at zeros
     (``affine=False``: neither; ``bias=False``: no bias). All as PyTorch's ``BatchNorm1d``.
@@ -216,6 +216,8 @@ class BatchNorm1d(Module):
             [ 0.999995  ,  0.99999995]], dtype=float64, grad_fn=add)
     >>> bn.running_mean, bn.running_var
     (Tensor([0.2, 2. ], dtype=float64), Tensor([ 1.1, 20.9], dtype=float64))
+    >>> bn.num_batches_tracked
+    Tensor(1, dtype=int64)
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
@@ -233,7 +235,8 @@ class BatchNorm1d(Module):
         if self.track_running_stats:
             self.running_mean = Tensor(np.zeros(c), dtype=dt)
             self.running_var = Tensor(np.ones(c), dtype=dt)
-            self.num_batches_tracked = Tensor(0.0)
+            # (Tensor() makes floats only; PyTorch's counter is an int64 0-d tensor)
+            self.num_batches_tracked = Tensor._make(np.zeros((), dtype=np.int64))
             self._buffer_names = ["running_mean", "running_var", "num_batches_tracked"]
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
@@ -275,7 +278,7 @@ class BatchNorm1d(Module):
         """Move the running statistics towards this batch's (in place, unrecorded)."""
         c = self.num_features
         with no_grad():
-            self.num_batches_tracked += 1.0
+            self.num_batches_tracked += 1
             f = (1.0 / float(self.num_batches_tracked._data) if self.momentum is None
                  else self.momentum)
             # (1 - f) * running + f * batch, rounded as PyTorch rounds it

@@ -19,6 +19,7 @@ from . import memory
 from . import nn_init as init
 from . import nn_utils as utils
 from .ops.elementwise import relu, sigmoid, tanh
+from .rng import as_generator
 from .tensor import DEFAULT_DTYPE, Tensor, _dtype_arg, as_array
 
 __all__ = [
@@ -70,9 +71,10 @@ def _entries(node, prefix, seen, once):
 
     A module gives its own parameters (tensor attributes), then its buffers, then what its
     submodules and containers hold, each in attribute order, depth first; a container gives
-    its tensors, then what its modules and containers hold. Parameters are the tensors that
-    require grad and are leaves (a tensor made by an op, such as an activation kept for
-    inspection, never gets a .grad from backward(): an optimizer could not use it).
+    its tensors, then what its modules and containers hold. Parameters are the leaves that
+    require grad, or that a module holds under a name in its ``_parameter_names`` (frozen
+    ones); a tensor made by an op, such as an activation kept for inspection, never gets
+    a .grad from backward(): an optimizer could not use it.
     ``seen`` holds the ids of the nodes being walked. With ``once`` (``named_parameters``)
     every node is walked once; else (``state_dict``) only the nodes on the current path are
     skipped, so a shared submodule appears under each of its names, as in PyTorch, and one
@@ -82,9 +84,9 @@ def _entries(node, prefix, seen, once):
     if id(node) in seen:
         return
     seen.add(id(node))
-    buffers = ()
+    buffers = named = ()
     if isinstance(node, Module):
-        items, buffers = node._members(), node._buffer_names
+        items, buffers, named = node._members(), node._buffer_names, node._parameter_names
     elif isinstance(node, dict):
         items = node.items()
     else:
@@ -93,7 +95,7 @@ def _entries(node, prefix, seen, once):
     inner = []
     for k, v in items:
         if isinstance(v, Tensor):
-            if v._rg and v._node is None and k not in buffers:
+            if v._node is None and (v._rg or k in named) and k not in buffers:
                 yield f"{dot}{k}", v, None, None
         elif isinstance(v, (Module, list, tuple, dict)):
             inner.append((k, v))
@@ -194,9 +196,13 @@ class Module:
     first, then, attribute by attribute, what its submodules and containers hold, depth
     first (``0.weight, 0.bias, 2.weight, ...``). A tensor held in two places is a
     parameter once, under its first name. Tensors made by an operation (not leaves)
-    and tensors without ``requires_grad`` are not parameters; buffers (state that is
-    not a parameter, such as running statistics) are declared with ``register_buffer``.
-    Calling a module calls its ``forward``.
+    and tensors without ``requires_grad`` are not parameters, except a frozen one: a
+    tensor attribute that required grad when it was assigned stays a parameter after
+    ``requires_grad_(False)`` (in ``parameters()``, ``state_dict()`` and
+    ``load_state_dict``, as PyTorch's ``nn.Parameter``) until another value is assigned
+    to the attribute; inside lists, tuples and dicts only tensors requiring grad count.
+    Buffers (state that is not a parameter, such as running statistics) are declared
+    with ``register_buffer``. Calling a module calls its ``forward``.
 
     Examples
     --------
@@ -223,6 +229,22 @@ class Module:
     # The names of the attributes that are buffers (state that is not a parameter, such as
     # BatchNorm's running statistics): ``register_buffer`` appends to an instance's own list.
     _buffer_names = ()
+    # The names of the attributes that held a parameter when assigned (see __setattr__).
+    _parameter_names = frozenset()
+
+    def __setattr__(self, name, value):
+        # A trainable leaf assigned to an attribute makes the name a parameter's, which a
+        # later requires_grad_(False) does not undo (PyTorch's nn.Parameter stays one when
+        # frozen); assigning anything else to the name ends that.
+        names = self.__dict__.get("_parameter_names")
+        if isinstance(value, Tensor) and value._rg and value._node is None:
+            if names is None:
+                names = set()
+                object.__setattr__(self, "_parameter_names", names)
+            names.add(name)
+        elif names is not None:
+            names.discard(name)
+        object.__setattr__(self, name, value)
 
     def forward(self, *args, **kwargs):
         """The computation of the module; subclasses define it."""
@@ -523,6 +545,26 @@ class Module:
                 np.copyto(dst, src, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` of every parameter (to freeze or unfreeze them); returns self.
+
+        Frozen parameters stay parameters (see the class docstring): they are still in
+        ``parameters()`` and ``state_dict()``, and an optimizer skips them, as they get no
+        gradient.
+
+        Examples
+        --------
+        >>> from pyautodiff import nn
+        >>> model = nn.Sequential(nn.Linear(2, 2, seed=0), nn.Linear(2, 1, seed=1))
+        >>> model[0].requires_grad_(False)
+        Linear(in_features=2, out_features=2, bias=True)
+        >>> [(name, p.requires_grad) for name, p in model.named_parameters()][1:3]
+        [('0.bias', False), ('1.weight', True)]
+        """
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     def zero_grad(self):
         """Clear the gradient of every parameter (``p.grad = None``).
 
@@ -586,8 +628,10 @@ class Linear(Module):
 
     ``weight`` has shape ``(out_features, in_features)`` and ``bias`` shape
     ``(out_features,)``; both start uniform in ``[-k, k]`` with
-    ``k = 1 / sqrt(in_features)`` (PyTorch's default), drawn, weight first,
-    from ``np.random.default_rng(seed)``: the same seed gives the same layer.
+    ``k = 1 / sqrt(in_features)`` (PyTorch's default), drawn, weight first, from
+    ``np.random.default_rng(seed)``, or, when ``seed`` is None, from the library's
+    default generator, so ``ad.manual_seed`` makes construction repeatable as
+    ``torch.manual_seed`` does.
 
     Parameters
     ----------
@@ -595,7 +639,8 @@ class Linear(Module):
     bias : bool
         Whether to add a learnable bias (else ``self.bias`` is None).
     seed : int, numpy Generator or None
-        Seeds the initial values (None: fresh entropy each time).
+        Seeds the initial values: the same int gives the same layer; None draws from
+        the default generator (``ad.manual_seed``).
     dtype : float32 or float64, optional
         The parameters' dtype (default float64). Inputs that are not Tensors
         (numpy arrays, lists) are converted to it. A Tensor input of the other
@@ -625,7 +670,7 @@ class Linear(Module):
         self.in_features = _size_arg(in_features, "in_features", "Linear")
         self.out_features = _size_arg(out_features, "out_features", "Linear")
         dt = DEFAULT_DTYPE if dtype is None else _dtype_arg(dtype, "Linear")
-        rng = np.random.default_rng(seed)
+        rng = as_generator(seed, "Linear")
         k = 1.0 / np.sqrt(self.in_features)
         self.weight = Tensor(rng.uniform(-k, k, (self.out_features, self.in_features)),
                              requires_grad=True, dtype=dt)

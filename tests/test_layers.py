@@ -209,6 +209,44 @@ def test_layers_batchnorm_buffers_update_in_place():
     np.testing.assert_allclose(held[0].numpy(), [0.2, 0.35])
 
 
+def test_layers_batchnorm_counter_is_int64_as_torch(tmp_path, rng):
+    bn = nn.BatchNorm1d(3, momentum=None)  # (the counter sets the average's weight)
+    xs = [rng.standard_normal((4, 3)) for _ in range(3)]
+    for x in xs:
+        bn(x)
+    counter = bn.num_batches_tracked
+    assert counter.dtype == np.int64 and counter.shape == () and counter.item() == 3
+    assert_close(bn.running_mean.numpy(), np.mean([x.mean(axis=0) for x in xs], axis=0))
+    sd = bn.state_dict()
+    assert sd["num_batches_tracked"].dtype == np.int64 and sd["num_batches_tracked"] == 3
+    ad.save(sd, tmp_path / "bn.npz")
+    loaded = ad.load(tmp_path / "bn.npz")
+    assert loaded["num_batches_tracked"].dtype == np.int64
+    fresh = nn.BatchNorm1d(3)
+    fresh.load_state_dict(loaded)
+    assert fresh.num_batches_tracked.dtype == np.int64 and fresh.num_batches_tracked.item() == 3
+    fresh.load_state_dict({**sd, "num_batches_tracked": np.float64(7.0)})  # (an old file)
+    assert fresh.num_batches_tracked.dtype == np.int64 and fresh.num_batches_tracked.item() == 7
+
+
+def test_layers_batchnorm_state_dict_to_and_from_torch(rng):
+    torch = _torch()
+    theirs = torch.nn.BatchNorm1d(3).double()
+    for _ in range(5):
+        theirs(torch.from_numpy(rng.standard_normal((4, 3))))
+    ours = nn.BatchNorm1d(3)
+    ours.load_state_dict(theirs.state_dict())
+    for k, v in theirs.state_dict().items():
+        assert ours.state_dict()[k].dtype == v.numpy().dtype, k
+        np.testing.assert_array_equal(ours.state_dict()[k], v.numpy(), err_msg=k)
+    assert ours.num_batches_tracked.item() == 5
+    ours(rng.standard_normal((4, 3)))
+    again = torch.nn.BatchNorm1d(3).double()
+    again.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    assert again.num_batches_tracked.dtype == torch.int64
+    assert int(again.num_batches_tracked) == 6
+
+
 def test_layers_reprs_match_torch():
     torch = _torch()
     pairs = [(nn.LayerNorm((3, 4), eps=1e-6), torch.nn.LayerNorm((3, 4), eps=1e-6)),

@@ -272,7 +272,7 @@ def test_linear_seed_determinism():
     np.testing.assert_array_equal(a.bias.numpy(), b.bias.numpy())
     c = nn.Linear(4, 6, seed=8)
     assert not np.array_equal(a.weight.numpy(), c.weight.numpy())
-    d, e = nn.Linear(4, 6), nn.Linear(4, 6)  # fresh entropy each time
+    d, e = nn.Linear(4, 6), nn.Linear(4, 6)  # the default generator moves on
     assert not np.array_equal(d.weight.numpy(), e.weight.numpy())
     # Parameters are the layer's own arrays, not shared between layers.
     a.weight.data[0, 0] = 100.0

@@ -211,6 +211,79 @@ def test_torch_state_dict_loads_both_ways(backend):
         np.testing.assert_array_equal(a, b, err_msg=k)
 
 
+# ----- frozen parameters -------------------------------------------------------------------
+
+MLP_KEYS = ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def _freeze(model):
+    """Freeze the first layer's weight (the tensor's flag) and the last layer (the module's
+    requires_grad_, which returns the module), as a PyTorch user does."""
+    model[0].weight.requires_grad_(False)
+    assert model[2].requires_grad_(False) is model[2]
+    return model
+
+
+def test_frozen_parameters_stay_parameters_as_torch(backend):
+    ours = _freeze(_mlp())
+    flags = [(n, p.requires_grad) for n, p in ours.named_parameters()]
+    # PyTorch keeps frozen parameters everywhere (checked against torch below).
+    assert flags == [("0.weight", False), ("0.bias", True), ("2.weight", False),
+                     ("2.bias", False)]
+    assert list(ours.state_dict()) == MLP_KEYS
+    assert [p is q for p, q in zip(ours.parameters(), (ours[0].weight, ours[0].bias,
+                                                        ours[2].weight, ours[2].bias),
+                                   strict=True)] == [True] * 4
+    # load_state_dict writes the frozen ones too.
+    src = _mlp(seed=7)
+    assert ours.load_state_dict(src.state_dict()) == ([], [])
+    for (k, a), (_, b) in zip(ours.state_dict().items(), src.state_dict().items(),
+                              strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=k)
+    # An optimizer given every parameter moves only the trainable one, by -lr * grad.
+    before = ours.state_dict()
+    opt = ad.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    ours(ad.tensor(np.ones((2, 3)))).sum().backward()
+    assert [p.grad is None for p in ours.parameters()] == [True, False, True, True]
+    opt.step()
+    for k, v in ours.state_dict().items():
+        want = before[k] - 0.1 * ours[0].bias.grad.numpy() if k == "0.bias" else before[k]
+        np.testing.assert_array_equal(v, want, err_msg=k)
+    # Unfreezing gives the flags back.
+    assert ours.requires_grad_() is ours
+    assert all(p.requires_grad for p in ours.parameters())
+
+
+def test_frozen_parameters_match_torch():
+    torch = _torch()
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    theirs[0].weight.requires_grad_(False)
+    theirs[2].requires_grad_(False)
+    ours = _freeze(_mlp())
+    assert ([(n, p.requires_grad) for n, p in ours.named_parameters()]
+            == [(n, p.requires_grad) for n, p in theirs.named_parameters()])
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == MLP_KEYS
+    assert theirs.requires_grad_(True) is theirs
+
+
+def test_frozen_parameter_ends_when_the_attribute_is_reassigned():
+    class Scaled(nn.Module):
+        def __init__(self):
+            self.scale = ad.ones(2, requires_grad=True)
+            self.offset = ad.zeros(2)  # a constant: not a parameter, in PyTorch neither
+            self.extra = [ad.ones(1, requires_grad=True)]
+
+    m = Scaled()
+    m.requires_grad_(False)
+    # The attribute stays a parameter; a frozen tensor in a list drops out (documented).
+    assert [n for n, _ in m.named_parameters()] == ["scale"]
+    m.scale = ad.ones(2)  # a new value that does not require grad: a constant now
+    assert list(m.named_parameters()) == [] and list(m.state_dict()) == []
+    m.offset = ad.zeros(2, requires_grad=True)
+    m.offset.requires_grad = False
+    assert list(m.state_dict()) == ["offset"]
+
+
 # ----- buffers, modules, train/eval, apply ---------------------------------------------------
 
 def test_register_buffer_protocol():
@@ -409,6 +482,56 @@ def test_init_constant_fills_dtype_and_errors():
         nn.init.uniform_(ad.zeros(3), generator=0)
     with pytest.warns(UserWarning, match="zero-element"):
         nn.init.kaiming_uniform_(ad.zeros((0, 3)))
+
+
+# ----- ad.manual_seed makes construction repeatable ---------------------------------------
+
+def _linear_draws(gen, n_in, n_out):
+    """PyTorch's bound ``1 / sqrt(in_features)``, weight then bias, as numpy draws them."""
+    k = 1 / math.sqrt(n_in)
+    return [gen.uniform(-k, k, (n_out, n_in)), gen.uniform(-k, k, n_out)]
+
+
+# (what draws with no seed, what numpy draws from the same generator)
+SEEDED = [
+    ("Linear", lambda: nn.Linear(3, 2).state_dict().values(),
+     lambda g: _linear_draws(g, 3, 2)),
+    ("Embedding", lambda: nn.Embedding(4, 3).state_dict().values(),
+     lambda g: [g.standard_normal((4, 3))]),
+    ("normal_", lambda: [nn.init.normal_(ad.zeros(5), 1.0, 2.0).numpy()],
+     lambda g: [g.normal(1.0, 2.0, 5)]),
+    ("xavier_uniform_", lambda: [nn.init.xavier_uniform_(ad.zeros((3, 2))).numpy()],
+     lambda g: [g.uniform(-math.sqrt(6 / 5), math.sqrt(6 / 5), (3, 2))]),
+    ("kaiming_normal_", lambda: [nn.init.kaiming_normal_(ad.zeros((4, 2))).numpy()],
+     lambda g: [g.normal(0.0, math.sqrt(2) / math.sqrt(2), (4, 2))]),  # (a=0: gain sqrt(2))
+]
+
+
+@pytest.mark.parametrize(("make", "numpy_draws"), [c[1:] for c in SEEDED],
+                         ids=[c[0] for c in SEEDED])
+def test_manual_seed_makes_unseeded_construction_repeatable(make, numpy_draws):
+    ad.manual_seed(0)
+    first = [np.array(a) for a in make()]
+    second = [np.array(a) for a in make()]  # the generator moved on: other numbers
+    assert not any(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    ad.manual_seed(0)
+    for a, b in zip(make(), first, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The numbers are the default generator's, seeded as np.random.default_rng(0) is.
+    for a, b in zip(first, numpy_draws(np.random.default_rng(0)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-15)
+
+
+def test_explicit_seeds_keep_their_numbers():
+    ad.manual_seed(1)  # (whatever the default generator's state: not used)
+    layer = nn.Linear(3, 2, seed=4)
+    for a, b in zip(layer.state_dict().values(), _linear_draws(np.random.default_rng(4), 3, 2),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    gen = np.random.default_rng(4)
+    assert nn.Linear(3, 2, seed=gen).weight.numpy().tolist() == layer.weight.numpy().tolist()
+    with pytest.raises(TypeError, match="Linear: seed must be"):
+        nn.Linear(3, 2, seed="zero")
 
 
 # ----- nn.utils clipping -------------------------------------------------------------------------

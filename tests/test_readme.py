@@ -1,5 +1,7 @@
-"""README's "Differentiating numpy code" stays true: its examples run and give the closed
-forms, and its list of numpy functions is ``ad.numpy_functions()``."""
+"""README stays true: the examples of "Differentiating numpy code" run and give the closed
+forms, and its list of numpy functions is ``ad.numpy_functions()``; the examples of
+"Training" fit the least-squares solution, and its loop resumes from the checkpoint bit for
+bit and evaluates as numpy computes the network from the state dict."""
 
 import pathlib
 import re
@@ -85,3 +87,58 @@ def test_the_gradcheck_example_names_the_broken_op(blocks, tmp_path):
     with pytest.raises(ad.GradcheckError, match=r"'cube', created at \S*model.py:11 "
                                                 r"`v = cube\(u\)`"):
         ad.gradcheck(ns["model"], (np.array([0.5, 0.8]),))
+
+
+# ----- Training -----------------------------------------------------------------------------
+
+@pytest.fixture
+def training(backend, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # (the loop writes checkpoint.npz into the working directory)
+    return _code_blocks("Training")
+
+
+def test_the_training_names_exist():
+    listed = re.search(r"\n- `pyautodiff.nn`.*?\n\n", _section("Training"), re.DOTALL).group()
+    spaces = [ad, ad.nn, ad.nn.Module, ad.nn.init, ad.nn.utils, ad.optim,
+              ad.optim.Optimizer, ad.optim.lr_scheduler, ad.data]
+    names = [re.match(r"[\w.]+", code).group().rpartition(".")[2]
+             for code in re.findall(r"`([^`]+)`", listed)
+             if code[0].isalpha() and not code.endswith("=")]  # (not `.npz`, `reduction=`)
+    assert len(names) > 40
+    assert [n for n in names if not any(hasattr(space, n) for space in spaces)] == []
+
+
+def test_the_linear_regression_fits_the_least_squares_solution(training, tmp_path):
+    ns = _run(training[0], tmp_path)
+    X, y = ns["X"].numpy(), ns["y"].numpy()
+    coef = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
+    fitted = np.r_[ns["model"].weight.numpy().ravel(), ns["model"].bias.numpy()]
+    np.testing.assert_allclose(fitted, coef, rtol=0, atol=1e-6)
+
+
+def test_the_training_loop_resumes_bit_for_bit(training, tmp_path, capsys):
+    ns = _run(training[1], tmp_path)
+    assert (tmp_path / "checkpoint.npz").exists()
+    resumed = ns["model"].state_dict()
+    # The same 30 epochs without the checkpoint: every parameter and buffer, to the bit.
+    model, opt, sched = ns["make"]()
+    ns["train"](model, opt, sched, epochs=30)
+    uninterrupted = model.state_dict()
+    assert list(resumed) == list(uninterrupted)
+    for k, v in uninterrupted.items():
+        assert resumed[k].dtype == v.dtype and resumed[k].tobytes() == v.tobytes(), k
+    assert resumed["1.num_batches_tracked"] == 30 * 8  # 256 samples in batches of 32
+    assert sched.get_last_lr() == [0.02 * 0.5**3] == ns["sched"].get_last_lr()
+    # Evaluation mode: BatchNorm's running averages, as numpy computes the network from the
+    # state dict; the fit is far below the variance of the target.
+    sd, X, y = resumed, ns["X"], ns["y"]
+    h = X @ sd["0.weight"].T + sd["0.bias"]
+    h = (h - sd["1.running_mean"]) / np.sqrt(sd["1.running_var"] + 1e-5)
+    out = np.tanh(h * sd["1.weight"] + sd["1.bias"]) @ sd["3.weight"].T + sd["3.bias"]
+    with ad.no_grad():
+        np.testing.assert_allclose(ns["model"](X).numpy(), out, rtol=1e-12, atol=1e-14)
+    mse = np.mean((out - y) ** 2)
+    assert ns["mse"] == pytest.approx(mse, rel=1e-12)
+    assert mse < 0.02 * y.var()
+    assert capsys.readouterr().out == (f"mse {mse:.4f} (variance of y {y.var():.2f}), "
+                                       f"lr {0.02 * 0.5**3:g}\n")

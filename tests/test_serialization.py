@@ -144,11 +144,9 @@ def test_model_checkpoint_resumes_forward_and_training(backend, tmp_path):
     _same(fresh.state_dict(), model.state_dict())
 
 
-@pytest.mark.skipif(not hasattr(ad.optim.SGD, "state_dict"),
-                    reason="optimizers have no state_dict() in this build")
 @pytest.mark.parametrize("make", [lambda ps: ad.optim.SGD(ps, lr=0.05, momentum=0.9),
                                   lambda ps: ad.optim.Adam(ps, lr=0.01)], ids=["sgd", "adam"])
-def test_checkpoint_with_optimizer_resumes_bit_for_bit(tmp_path, make):
+def test_checkpoint_with_optimizer_resumes_bit_for_bit(backend, tmp_path, make):
     model, X, y = _setup()
     opt = make(model.parameters())
     _train(model, opt, X, y, 10)
