@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from . import rng as _rng
 from .tensor import DEFAULT_DTYPE, Tensor, _dtype_arg, as_array
 
 
@@ -167,11 +168,13 @@ def _like_dtype(t):
 
 def _random(sample, shape, seed, dtype, requires_grad, where):
     shape, dt = _shape(shape, where), _dt(dtype, where)
-    return _leaf(sample(np.random.default_rng(seed), shape, dt), requires_grad)
+    # (seed=None: the default generator, so ad.manual_seed makes the draws repeatable)
+    return _leaf(sample(_rng.as_generator(seed, where), shape, dt), requires_grad)
 
 
 def randn(*shape, seed=None, dtype=None, requires_grad=False):
-    """Standard normal samples (numpy's ``Generator``; ``seed`` makes them repeatable).
+    """Standard normal samples (numpy's ``Generator``; ``seed`` makes them repeatable;
+    without it they come from the default generator, which ``ad.manual_seed`` seeds).
 
     Examples
     --------
@@ -184,7 +187,8 @@ def randn(*shape, seed=None, dtype=None, requires_grad=False):
 
 
 def rand(*shape, seed=None, dtype=None, requires_grad=False):
-    """Uniform samples in [0, 1) (numpy's ``Generator``; ``seed`` makes them repeatable).
+    """Uniform samples in [0, 1) (numpy's ``Generator``; ``seed`` makes them repeatable;
+    without it they come from the default generator, which ``ad.manual_seed`` seeds).
 
     Examples
     --------

@@ -151,6 +151,18 @@ def test_randn_and_rand_take_every_shape_form():
     np.testing.assert_array_equal(ad.randn(np.int64(2), 3, seed=4).numpy(), expected)
 
 
+def test_randn_and_rand_without_seed_follow_manual_seed():
+    # as torch.randn after torch.manual_seed: the default generator, drawn in order
+    for fn, draw in ((ad.randn, "standard_normal"), (ad.rand, "random")):
+        ad.manual_seed(7)
+        a, b = fn(2, 3).numpy(), fn(2, 3).numpy()
+        ad.manual_seed(7)
+        np.testing.assert_array_equal(fn(2, 3).numpy(), a)
+        ref = np.random.default_rng(7)
+        np.testing.assert_array_equal(a, getattr(ref, draw)((2, 3)))
+        np.testing.assert_array_equal(b, getattr(ref, draw)((2, 3)))
+
+
 # ----- dim= and keepdim= --------------------------------------------------------------------
 
 def _np_logsumexp(x, axis, keepdims):
