@@ -48,7 +48,7 @@ from itertools import chain
 
 import numpy as np
 
-from . import backends, engine, functional, losses, memory, nn, optim
+from . import backends, engine, functional, layers, losses, memory, nn, optim
 from .backends import numpy_backend
 from .backends.kernels import KERNELS
 from .backends.lazy import Lazy
@@ -68,12 +68,17 @@ CACHE_SIZE = 8  # signatures kept per compiled function
 # function), recorded as program steps. (Operands may be arrays: an index's arrays are
 # slots, read anew by every replay.)
 STEPS = tuple((m, n, getattr(m, n)) for m, names in (
-    (elementwise, ("_share",)), (compare, ("sign",)), (nn, ("as_array",)),
+    (elementwise, ("_share", "_erf")), (compare, ("sign", "_compared")), (nn, ("as_array",)),
+    (layers, ("_indices",)),
     (losses, ("as_array", "_labels", "_kept", "_count", "_grid", "_probabilities")),
     (_tensor_module, ("as_array",)), (reduce, ("_finite",)),
     (composite, ("_max_shift", "_not_nan")),
     (shape, ("_gather", "_scatter", "_concatenated", "_stacked")),
     (functional, ("_zeros", "_one_hot", "_stacked"))) for n in names)
+# Draws of random numbers, ``f(layer, ...)``: recorded as steps that are not pure (each
+# replay draws anew from ``layers.generator_of(layer)``, read at that call, as eager
+# does; the check run compares the generators' states too).
+DRAWS = ((layers, "_dropout_scale", layers._dropout_scale),)
 
 
 def _where():
@@ -136,13 +141,18 @@ def _names(fn):
 _GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
 
 
+_SETTINGS = (bool, int, float, str, type(None))
+
+
 def _captured(fn, names):
     """The tensors, optimizers and arrays ``fn`` reaches from ``_roots`` (into modules,
-    optimizers, lists, tuples and dicts), and what the walk depended on: the containers
+    optimizers, lists, tuples and dicts), the modules' settings (each module's attributes
+    that are Python numbers, strings or None: ``training``, Dropout's ``p``, a norm's
+    ``eps``..., which a recording bakes in), and what the walk depended on: the containers
     it looked into, as live views of their contents (see ``_Captures``)."""
     from .nn import Module
     tensors, opts, arrays, seen = {}, {}, {}, set()
-    mods, views = [], []
+    mods, views, settings = [], [], []
     stack = [(r, 0) for r in _roots(fn, names)]
     while stack:
         v, depth = stack.pop()
@@ -158,6 +168,7 @@ def _captured(fn, names):
         elif isinstance(v, Module):
             mods.append(v)
             views.append(vars(v).values())
+            settings.append(tuple([(k, x) for k, x in vars(v).items() if type(x) in _SETTINGS]))
             stack += [(x, depth + 1) for x in vars(v).values()]
         elif type(v) is _ndarray:
             arrays[id(v)] = v
@@ -167,8 +178,8 @@ def _captured(fn, names):
         elif isinstance(v, dict):
             views.append(v.values())
             stack += [(x, depth + 1) for x in v.values()]
-    return (list(tensors.values()), list(opts.values()), list(arrays.values())), (
-        mods, views)
+    return (list(tensors.values()), list(opts.values()), list(arrays.values()),
+            tuple(settings)), (mods, views)
 
 
 class _Captures:
@@ -195,8 +206,8 @@ class _Captures:
         if self.names is None or self.code is not code:
             self.names, self.code = _names(self.fn), code
         result, deps = _captured(self.fn, self.names)
-        if self.result is None or [list(map(id, r)) for r in result] != [
-                list(map(id, r)) for r in self.result]:
+        if self.result is None or [list(map(id, r)) for r in result[:3]] != [
+                list(map(id, r)) for r in self.result[:3]] or result[3] != self.result[3]:
             self.result = result
         self.same = self._watch(deps)
         return self.result
@@ -252,6 +263,7 @@ class _Recorder:
         self.roots = {}  # id(the array owning the memory) -> a slot's array on it
         self.keep = []  # every array seen, kept alive so that ids stay unique
         self.prog = []  # (kind, ...) instructions, see _Program.run
+        self.draws = {}  # id(layer) -> a layer a draw step (DRAWS) drew a mask for
         self.nslots = 0
         self.failure = None  # why the recording cannot be replayed, or None
 
@@ -468,9 +480,23 @@ def _recording_step(rec, name, real):
         if real is _GATHER and any(type(a) is _ndarray and a.dtype == bool for a in args):
             rec.fail(f"indexing with a bool mask at {_where()} (the result's shape depends "
                      "on values)")
+        if real in _DRAWN:
+            rec.draws[id(args[0])] = args[0]
         return rec.call(f"'{name}'", real, args, kw, out)
 
     return step
+
+
+_DRAWN = {f for _, _, f in DRAWS}
+
+
+def _generators(prog):
+    """The generators the draws of ``prog`` read now, each once."""
+    gens = {}
+    for layer in prog.draws:
+        g = layers.generator_of(layer)
+        gens[id(g)] = g
+    return list(gens.values())
 
 
 def _recording_fit(rec, real):
@@ -531,6 +557,7 @@ class _Program:
         self.arg_slots = arg_slots  # [(slot, index of the argument in flat)]
         self.entry_grads = entry_grads  # [(slot, tensor)]: .grad at entry, read live
         self.live = [(k, a) for k, a in rec.live]  # captured arrays, read live
+        self.draws = list(rec.draws.values())  # the layers whose masks it draws
         self.out_spec = out_spec
         self.tensors = tensors
         self.verified = False
@@ -1066,11 +1093,15 @@ def compile(fn):
     backend; grad mode; the identity of every captured tensor's array (a parameter whose
     ``.data`` was replaced records again), which captured tensors have a ``.grad`` at
     entry (unless the recording wrote it before any read, as ``zero_grad()`` first
-    does), and the captured objects themselves. A captured optimizer's state arrays and
+    does), the captured objects themselves, and the captured modules' settings (their
+    attributes that are Python numbers, strings or None: ``training``, Dropout's ``p``,
+    an ``eps``...). A captured optimizer's state arrays and
     hyperparameters other than ``lr`` are checked by the replayed update, which runs as
     ``step()`` does when they changed (``lr``, as a scheduler sets it, and Adam's step
     count are read at each call). Up to ``CACHE_SIZE`` signatures are kept. A call like
     the last one replayed is checked by a generated guard instead of the whole signature.
+    Dropout's masks are steps that draw anew at each replay from the layer's generator
+    (read at that call), as eager draws them; the check run compares the generators.
 
     Reading a value into Python inside ``fn`` while it records (``.item()``,
     ``float(t)``, ``if loss < tol:``, ``.numpy()`` of an intermediate) raises a
@@ -1155,7 +1186,7 @@ class Compiled:
         self._last = None
 
     def _key(self, bound):
-        tensors, opts, arrays = self._captures.get()
+        tensors, opts, arrays, settings = self._captures.get()
         parts = []
         for a in bound:
             if isinstance(a, Tensor):
@@ -1168,7 +1199,7 @@ class Compiled:
             else:
                 parts.append(("O", id(a)))
         caps = tuple([(id(t), id(t._data), t._rg) for t in tensors])
-        caps += tuple([id(o) for o in opts]) + tuple([id(a) for a in arrays])
+        caps += tuple([id(o) for o in opts]) + tuple([id(a) for a in arrays]) + (settings,)
         # (the memory owners of the captured arrays: a function of their identities, which
         # caps holds, so computed again only when caps changes; the arrays are kept alive,
         # so that an id in caps cannot come back as another array's)
@@ -1260,9 +1291,11 @@ class Compiled:
             return prog.run(flat)
 
     def _verify(self, key, prog, captured, flat, args, kwargs):
-        tensors, opts, _ = captured
+        tensors, opts, _, _ = captured
         tensors = tensors + _arg_tensors(flat, tensors)  # (a replay sets their .grad too)
         before = _state(tensors, opts)
+        gens = _generators(prog)
+        drawn = [g.bit_generator.state for g in gens]
         try:
             replayed = prog.run(flat)
         except Exception as e:  # noqa: BLE001  (any failure of a replay means: eager)
@@ -1271,10 +1304,15 @@ class Compiled:
             why = None
         after_replay = _state(tensors, opts)
         _restore(before)
+        drawn, after_draws = [g.bit_generator.state for g in gens], drawn
+        for g, state in zip(gens, after_draws):
+            g.bit_generator.state = state  # (the eager run draws what the replay drew)
         out = self.fn(*args, **kwargs)
         if why is None:
             if not _same(replayed, out):
                 why = "a result differs"
+            elif [g.bit_generator.state for g in gens] != drawn:
+                why = "the random numbers drawn differ"
             else:
                 why = _difference(tensors, opts, after_replay)
                 why = why and f"{why} differs"
@@ -1293,7 +1331,7 @@ class Compiled:
                       f"for this signature: {why}", RuntimeWarning, stacklevel=4)
 
     def _record(self, key, captured, flat, args, kwargs):
-        tensors, opts, arrays = captured
+        tensors, opts, arrays, _ = captured
         sharing = key[1]
         if len(self._cache) >= CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)))
@@ -1415,7 +1453,7 @@ class Compiled:
                 if n in saved_reads:
                     setattr(Tensor, n, _reading(n, saved_reads[n], rec, known))
             Tensor.data = property(_reading("data", saved_reads["data"].fget, rec, known), saved_reads["data"].fset)
-            for mod, name, f in STEPS:
+            for mod, name, f in STEPS + DRAWS:
                 setattr(mod, name, _recording_step(rec, name, f))
             for o in opts:
                 o._update = _recording_update(rec, o, type(o)._update.__get__(o))
@@ -1426,7 +1464,7 @@ class Compiled:
             Tensor._grad = slot
             for o in patched:
                 o.__dict__.pop("_update", None)
-            for mod, name, f in STEPS:
+            for mod, name, f in STEPS + DRAWS:
                 setattr(mod, name, f)
             for n, v in saved_reads.items():
                 setattr(Tensor, n, v)

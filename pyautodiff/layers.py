@@ -101,13 +101,31 @@ class Dropout(Module):
             return x
         if self.p == 1.0:
             return x * 0.0
-        rng = default_generator() if self.generator is None else self.generator
-        keep = rng.random(x.shape) >= self.p
-        # (keep / (1 - p), as PyTorch divides its mask: the same scale, to the last bit)
-        return x * (keep / (1.0 - self.p)).astype(x.dtype, copy=False)
+        return x * _dropout_scale(self, x.shape, x.dtype)
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+def generator_of(layer):
+    """The generator ``layer`` (a Dropout) draws its next mask from."""
+    return default_generator() if layer.generator is None else layer.generator
+
+
+def _dropout_scale(layer, shape, dtype):
+    """A fresh mask of zeros and ``1/(1-p)``, of ``shape`` and ``dtype``, drawn from
+    ``generator_of(layer)``: a draw ``compile`` records, so each replay draws anew.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyautodiff import layers, nn
+    >>> layers._dropout_scale(nn.Dropout(0.75, generator=1), (6,), np.float64)
+    array([0., 4., 0., 4., 0., 0.])
+    """
+    keep = generator_of(layer).random(shape) >= layer.p
+    # (keep / (1 - p), as PyTorch divides its mask: the same scale, to the last bit)
+    return (keep / (1.0 - layer.p)).astype(dtype, copy=False)
 
 
 # ----- normalisation --------------------------------------------------------------------

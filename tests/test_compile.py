@@ -236,6 +236,77 @@ def test_any_change_after_replays_start_gives_eager_bits(backend, change):
     assert runs[0] == runs[1]
 
 
+def _settings_run(compiled, change):
+    """Losses and parameters of 8 steps of a model whose setting ``change`` changes after
+    the fifth, and the default generator's state at the end."""
+    ad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.LeakyReLU(0.1), nn.LayerNorm(4),
+                          nn.GELU(), nn.Dropout(0.5), nn.Linear(4, 1, seed=1))
+    model.train(change != "train")
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def fn(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = ad.compile(fn) if compiled else fn
+    x, losses = np.linspace(-1.0, 1.0, 15).reshape(5, 3), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no signature falls back to eager)
+        for i in range(8):
+            if i == 5:
+                if compiled:
+                    assert step.cache_info().replays >= 3
+                if change in ("train", "eval"):
+                    model.train(change == "train")
+                elif change == "slope":
+                    model[1].negative_slope = 0.3
+                elif change == "eps":
+                    model[2].eps = 0.5
+                else:
+                    model[4].p = 0.25
+            losses.append(_bits(step(x)))
+    return (losses, [_bits(p) for p in model.parameters()],
+            ad.rng.default_generator().bit_generator.state)
+
+
+@pytest.mark.parametrize("change", ["train", "eval", "slope", "eps", "p"])
+def test_module_settings_changed_after_replays_start_give_eager_bits(backend, change):
+    # A module's settings (train/eval, a slope, an eps, Dropout's p) are Python numbers the
+    # recording bakes in: changing one between calls records again. Dropout's masks are
+    # drawn anew by each replay, from the default generator, as eager draws them.
+    assert _settings_run(True, change) == _settings_run(False, change)
+
+
+def _dropout_run(compiled):
+    drop = nn.Dropout(0.5, generator=3)
+    w = ad.tensor(np.linspace(0.5, 1.5, 6), requires_grad=True)
+
+    def fn():
+        w.grad = None
+        y = (drop(w) * w).sum()
+        y.backward()
+        return y, w.grad
+
+    step = ad.compile(fn) if compiled else fn
+    out = []
+    for i in range(7):
+        if i == 4:
+            drop.generator = np.random.default_rng(9)
+        out.append([_bits(v) for v in step()])
+    if compiled:
+        assert step.cache_info().replays >= 4 and step.cache_info().eager == 0
+    return out
+
+
+def test_dropout_replay_draws_from_the_layers_generator_as_eager(backend):
+    # a generator of its own, replaced between calls: each replay reads the layer's
+    assert _dropout_run(True) == _dropout_run(False)
+
+
 GRAD_HABITS = {
     # zero_grad first: the .grad at entry is written before any read (one recording)
     "zero_first": lambda w, opt, loss: (opt.zero_grad(), loss().backward(), opt.step()),

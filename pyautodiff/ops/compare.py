@@ -13,6 +13,12 @@ def _value(x, name):
     return x._data if isinstance(x, Tensor) else operand(x, name)
 
 
+def _compared(fn, x, y):
+    """``fn(x, y)`` as an array: a pure function of arrays, which ``compile`` records as a
+    step of its program (a mask a layer computes, read anew at each replay)."""
+    return np.asarray(fn(x, y))
+
+
 def _comparison(fn):
     name = fn.__name__
 
@@ -21,7 +27,7 @@ def _comparison(fn):
             return fn(x, y)
         xd, yd = _value(x, name), _value(y, name)
         try:
-            return Tensor._make(np.asarray(fn(xd, yd)))
+            return Tensor._make(_compared(fn, xd, yd))
         except ValueError as e:
             raise ValueError(f"{name}: {e} (shapes {np.shape(xd)} and {np.shape(yd)})") from None
 

@@ -838,6 +838,12 @@ def erf(B, x):
     >>> ad.erf(ad.tensor([0.0, 1.0, -30.0]))
     Tensor([ 0.        ,  0.84270079, -1.        ], dtype=float64)
     """
+    return _erf(x)
+
+
+def _erf(x):
+    """libm's erf on each element of array ``x``, in its dtype (a pure function of arrays,
+    which ``compile`` records as a step)."""
     return np.asarray(_erf_elements(x), dtype=x.dtype)
 
 # numpy's names for the ops above (numpy's fabs is its absolute, minus complex numbers).
