@@ -75,10 +75,12 @@ STEPS = tuple((m, n, getattr(m, n)) for m, names in (
     (composite, ("_max_shift", "_not_nan")),
     (shape, ("_gather", "_scatter", "_concatenated", "_stacked")),
     (functional, ("_zeros", "_one_hot", "_stacked"))) for n in names)
-# Draws of random numbers, ``f(layer, ...)``: recorded as steps that are not pure (each
-# replay draws anew from ``layers.generator_of(layer)``, read at that call, as eager
-# does; the check run compares the generators' states too).
+# Steps that are not pure: draws of random numbers, ``f(layer, ...)`` (each replay draws
+# anew from ``layers.generator_of(layer)``, read at that call, as eager does; the check
+# run compares the generators' states too), and in-place updates of running statistics
+# (they write their array operands: the passes neither fold nor merge them).
 DRAWS = ((layers, "_dropout_scale", layers._dropout_scale),)
+IMPURE = DRAWS + ((layers, "_moved", layers._moved),)
 
 
 def _where():
@@ -1424,7 +1426,7 @@ class Compiled:
             if threading.get_ident() != rec.thread:
                 return saved_writing(a, what)
             f = sys._getframe(1).f_code
-            if f is not optim.Optimizer.step.__code__ and f is not _restore.__code__:
+            if f not in _WRITERS:
                 rec.fail(f"an in-place write ({what}) at {_where()} is not recorded yet")
             return saved_writing(a, what)
 
@@ -1453,7 +1455,7 @@ class Compiled:
                 if n in saved_reads:
                     setattr(Tensor, n, _reading(n, saved_reads[n], rec, known))
             Tensor.data = property(_reading("data", saved_reads["data"].fget, rec, known), saved_reads["data"].fset)
-            for mod, name, f in STEPS + DRAWS:
+            for mod, name, f in STEPS + IMPURE:
                 setattr(mod, name, _recording_step(rec, name, f))
             for o in opts:
                 o._update = _recording_update(rec, o, type(o)._update.__get__(o))
@@ -1464,7 +1466,7 @@ class Compiled:
             Tensor._grad = slot
             for o in patched:
                 o.__dict__.pop("_update", None)
-            for mod, name, f in STEPS + DRAWS:
+            for mod, name, f in STEPS + IMPURE:
                 setattr(mod, name, f)
             for n, v in saved_reads.items():
                 setattr(Tensor, n, v)
@@ -1480,6 +1482,8 @@ class Compiled:
 
 
 _MISSING = object()
+# The code that may write in place while recording: each write of theirs is a step.
+_WRITERS = (optim.Optimizer.step.__code__, _restore.__code__, layers._moved.__code__)
 
 
 def _owners(tensors, arrays):

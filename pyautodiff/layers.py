@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from . import memory
 from .engine import no_grad
 from .nn import DtypeMismatchError, Module, _size_arg
 from .ops.elementwise import erf, sqrt, tanh, where
@@ -293,17 +294,11 @@ class BatchNorm1d(Module):
         return y if self.bias is None else y + reshape(self.bias, channels)
 
     def _track(self, batch_mean, squares, n):
-        """Move the running statistics towards this batch's (in place, unrecorded)."""
-        c = self.num_features
+        """Move the running statistics towards this batch's, in place."""
         with no_grad():
-            self.num_batches_tracked += 1
-            f = (1.0 / float(self.num_batches_tracked._data) if self.momentum is None
-                 else self.momentum)
-            # (1 - f) * running + f * batch, rounded as PyTorch rounds it
-            for running, batch in ((self.running_mean, batch_mean),
-                                   (self.running_var, squares / (n - 1))):
-                running *= 1.0 - f
-                running += reshape(batch, c) * f
+            unbiased = squares / (n - 1)
+        _moved(self.running_mean._data, self.running_var._data,
+               self.num_batches_tracked._data, batch_mean._data, unbiased._data, self.momentum)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -399,6 +394,29 @@ class Embedding(Module):
     def extra_repr(self):
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+def _moved(running_mean, running_var, tracked, batch_mean, batch_var, momentum):
+    """Count one more batch in ``tracked`` and move the running statistics towards the
+    batch's by ``momentum`` (None: the plain average of all batches), in place: a step
+    ``compile`` records and replays (each write counted as ``memory.writing`` counts it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean, var, n = np.zeros(2), np.ones(2), np.zeros((), np.int64)
+    >>> _moved(mean, var, n, np.array([[1.0, 2.0]]), np.array([[3.0, 5.0]]), 0.5)
+    >>> mean, var, int(n)
+    (array([0.5, 1. ]), array([2., 3.]), 1)
+    """
+    with memory.writing(tracked, "BatchNorm1d"):
+        tracked += 1
+    f = 1.0 / float(tracked) if momentum is None else momentum
+    # (1 - f) * running + f * batch, rounded as PyTorch rounds it
+    for running, batch in ((running_mean, batch_mean), (running_var, batch_var)):
+        with memory.writing(running, "BatchNorm1d"):
+            running *= 1.0 - f
+            running += batch.reshape(running.shape) * f
 
 
 # ----- activations and reshaping --------------------------------------------------------

@@ -307,6 +307,38 @@ def test_dropout_replay_draws_from_the_layers_generator_as_eager(backend):
     assert _dropout_run(True) == _dropout_run(False)
 
 
+def _batchnorm_run(compiled, momentum, dtype):
+    model = nn.Sequential(nn.Linear(3, 4, seed=0, dtype=dtype),
+                          nn.BatchNorm1d(4, momentum=momentum, dtype=dtype),
+                          nn.Tanh(), nn.Linear(4, 1, seed=1, dtype=dtype))
+    opt = optim.Adam(model.parameters(), lr=0.05)
+
+    def fn(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = ad.compile(fn) if compiled else fn
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(9):
+            if i == 6:
+                model.eval()  # (the running statistics the replays kept, read)
+            x = (np.linspace(-1.0, 2.0, 24).reshape(8, 3) * (1 + i)).astype(dtype)
+            out.append(_bits(step(x)))
+    if compiled:
+        assert step.cache_info().replays >= 4 and step.cache_info().eager == 0
+    return out, [_bits(b) for b in model.buffers()], [_bits(p) for p in model.parameters()]
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm_training_replays_its_running_statistics_as_eager(backend, dtype, momentum):
+    assert _batchnorm_run(True, momentum, dtype) == _batchnorm_run(False, momentum, dtype)
+
+
 GRAD_HABITS = {
     # zero_grad first: the .grad at entry is written before any read (one recording)
     "zero_first": lambda w, opt, loss: (opt.zero_grad(), loss().backward(), opt.step()),
