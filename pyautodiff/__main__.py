@@ -17,9 +17,7 @@ least-squares reference) are shared with ``examples/linear_regression.py``.
 """
 
 import argparse
-import csv
 import importlib
-import io
 import math
 import os
 import sys
@@ -30,6 +28,7 @@ import numpy as np
 
 import pyautodiff as ad
 from pyautodiff import nn, optim
+from pyautodiff.tabular import DataError, load_table
 
 # Exit statuses: 0 converged, 1 trained but did not converge (or diverged), 2 bad input.
 EXIT_NOT_CONVERGED = 1
@@ -59,10 +58,6 @@ DEMO_FEATURES = ("x1", "x2", "x3")
 DEMO_COEF = np.array([2.0, -0.35, 3.0])
 DEMO_INTERCEPT = 1.25
 DEMO_NOISE = 0.5
-
-
-class DataError(Exception):
-    """A problem with the user's data or options, reported as one line on stderr (exit 2)."""
 
 
 # ----- data ----------------------------------------------------------------------------
@@ -110,43 +105,14 @@ def make_demo_data(seed=0, n_rows=DEMO_ROWS):
     )
 
 
-def _open_text(path):
-    """The text of ``path``, or a DataError that says why the file cannot be read."""
-    try:
-        # utf-8-sig drops the byte-order mark spreadsheet programs put at the start of a CSV,
-        # which would otherwise become part of the first column's name. The whole file is read
-        # here, so that a decoding error surfaces here and not in the middle of parsing.
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise DataError(f"cannot read {path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"cannot read {path}: it is a directory, expected a CSV file") from None
-    except PermissionError:
-        raise DataError(f"cannot read {path}: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"cannot read {path}: not a UTF-8 text file (byte 0x{e.object[e.start]:02x} "
-            f"at offset {e.start}); expected a CSV file"
-        ) from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-
-
-def _parse_number(cell):
-    """``cell`` as a float (which may be nan or inf), or None when it is not a number."""
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def load_csv(path, target):
-    """Read a CSV file with a header row; ``target`` is the column to predict.
+def load_csv(path, target, reader="auto"):
+    """Read a CSV file with a header row (or a Parquet file); ``target`` is the column to predict.
 
     Every other column that holds numbers is a feature. A column with no numbers at all (names,
     dates, categories) is left out, with a note in ``Dataset.notes``; a numeric column with a
-    cell that is not a finite number is an error that names the line and the column.
+    cell that is not a finite number is an error that names the line and the column. The rules
+    and the readers (``reader``: numpy's, or pyarrow's when installed) are
+    ``pyautodiff.tabular``'s.
 
     Raises
     ------
@@ -166,78 +132,8 @@ def load_csv(path, target):
     >>> data.notes
     ["column 'name' holds no numbers: left out"]
     """
-    # newline="" hands line endings inside quoted cells to the csv module, as its docs ask.
-    reader = csv.reader(io.StringIO(_open_text(path), newline=""))
-    rows = []  # (line number, cells) for every row that is not blank
-    try:
-        for cells in reader:
-            if any(c.strip() for c in cells):
-                rows.append((reader.line_num, cells))
-    except csv.Error as e:
-        raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({e})") from None
-    if not rows:
-        raise DataError(f"{path} is empty, expected a header row and data rows")
-
-    header_line, header = rows[0]
-    names = [name.strip() for name in header]
-    # Some exporters end every line with a comma: an unnamed column with nothing in it.
-    while len(names) > 1 and not names[-1] and all(
-        len(cells) == len(names) and not cells[-1].strip() for _, cells in rows[1:]
-    ):
-        names.pop()
-        rows = [(line, cells[:-1]) for line, cells in rows]
-    for i, name in enumerate(names):
-        if not name:
-            raise DataError(
-                f"{path}, line {header_line}: column {i + 1} has no name in the header"
-            )
-        if names.index(name) != i:
-            raise DataError(f"{path}: the header names column {name!r} twice")
-    if target not in names:
-        hint = ""
-        folded = [n for n in names if n.casefold() == target.casefold()]
-        if folded:
-            hint = f" (did you mean {folded[0]!r}?)"
-        elif len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
-            hint = " (the header has one column: is the file separated by something else " \
-                   "than commas?)"
-        listed = ", ".join(repr(n) for n in names)
-        raise DataError(f"{path} has no column {target!r}{hint}; its columns are: {listed}")
-
-    data_rows = rows[1:]
-    if not data_rows:
-        raise DataError(f"{path} has a header but no data rows")
-    for line, cells in data_rows:
-        if len(cells) != len(names):
-            raise DataError(
-                f"{path}, line {line}: {len(cells)} values, but the header has "
-                f"{len(names)} columns"
-            )
-
-    columns = {}
-    notes = []
-    for j, name in enumerate(names):
-        values = [_parse_number(cells[j]) for _, cells in data_rows]
-        if name != target and all(v is None for v in values):
-            notes.append(f"column {name!r} holds no numbers: left out")
-            continue
-        for row, ((line, cells), value) in enumerate(zip(data_rows, values), 1):
-            cell = cells[j].strip()
-            where = f"{path}, line {line} (data row {row}), column {name!r}"
-            if not cell:
-                raise DataError(f"{where}: the value is missing (fill it in or remove the row)")
-            if value is None:
-                raise DataError(f"{where}: {cell!r} is not a number")
-            if not math.isfinite(value):
-                raise DataError(f"{where}: {cell!r} is not a finite number")
-        columns[name] = np.array(values, dtype=np.float64)
-
-    features = [n for n in names if n in columns and n != target]
-    if not features:
-        raise DataError(f"{path} has no numeric column besides the target {target!r} to use "
-                        "as a feature")
-    X = np.column_stack([columns[n] for n in features])
-    return Dataset(X, columns[target], features, target, source=path, notes=notes)
+    table, X, y = load_table(path, target, reader)
+    return Dataset(X, y, table.feature_names, target, source=os.fspath(path), notes=table.notes)
 
 
 def check_fittable(data):
