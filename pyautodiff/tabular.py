@@ -41,8 +41,9 @@ __all__ = ["ChunkCache", "DataError", "Moments", "Table", "arrow_available", "it
            "load_table", "open_table"]
 
 # CSV text parsed at a time: large enough that the readers' per-call costs vanish, small
-# enough that the text and its numbers stay a few megabytes.
-PIECE_BYTES = 4 << 20
+# enough that the text and its numbers stay a few megabytes (numpy.loadtxt takes about ten
+# times a piece's size, pyarrow's allocator keeps more the larger its blocks).
+PIECE_BYTES = 1 << 20
 # The beginning of a CSV file that decides which columns hold text.
 SAMPLE_BYTES = 1 << 20
 # reader="auto" uses pyarrow (when installed) for CSV files from this size up; below it,
@@ -419,11 +420,6 @@ def load_table(path, target, reader="auto"):
 # ----- CSV ---------------------------------------------------------------------------------
 
 
-def _count_lines(text):
-    """The lines of ``text`` as the csv module counts them (ended by \\n, \\r or \\r\\n)."""
-    return text.count("\n") + text.count("\r") - text.count("\r\n")
-
-
 class _CsvTable(Table):
     kind = "csv"
 
@@ -479,12 +475,12 @@ class _CsvTable(Table):
     def _sample(path):
         """The first ``SAMPLE_BYTES`` of the file, decoded, and whether that is all of it."""
         with _open(path) as f:
-            pieces = _pieces(f, path, SAMPLE_BYTES)
+            pieces = _pieces(f, SAMPLE_BYTES)
             try:
-                sample, _ = next(pieces)
+                sample, offset = next(pieces)
             except StopIteration:
                 return "", True
-            return sample, next(pieces, None) is None
+            return _decode(sample, offset, path), next(pieces, None) is None
 
     def _arrays(self):
         if self.reader == "arrow":
@@ -496,10 +492,10 @@ class _CsvTable(Table):
         the first ``skip`` rows."""
         row = 0
         with _open(self.path) as f:
-            for text, line in self._data_pieces(f):
-                A = self._loadtxt(text)
+            for piece, offset, line in self._data_pieces(f):
+                A = self._loadtxt(piece)
                 if A is None:
-                    A = self._parse(text, line, row)
+                    A = self._parse(_decode(piece, offset, self.path), line, row)
                 row += len(A)
                 if skip >= len(A):
                     skip -= len(A)
@@ -508,27 +504,30 @@ class _CsvTable(Table):
                 skip = 0
 
     def _data_pieces(self, f):
-        """``(text, lines before it)`` of each piece of the file after the header."""
+        """``(bytes, offset, lines before it)`` of each piece of the file after the header."""
         line = 0
-        for text, _ in _pieces(f, self.path, PIECE_BYTES):
+        for piece, offset in _pieces(f, PIECE_BYTES):
             if line == 0:  # the header: skip its lines (it ends at the end of one of them)
-                s = io.StringIO(text, newline="")
+                s = io.StringIO(_decode(piece, offset, self.path), newline="")
                 for _ in range(self.header_line):
                     s.readline()
-                text, line = text[s.tell():], self.header_line
-            if text:
-                yield text, line
-            line += _count_lines(text)
+                size = len(s.getvalue()[:s.tell()].encode("utf-8"))
+                piece, offset, line = piece[size:], offset + size, self.header_line
+            if piece:
+                yield piece, offset, line
+            line += piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
 
-    def _loadtxt(self, text):
-        """The numbers of a piece of a file without text columns, or None (a cell loadtxt
-        cannot read, a row of another length, a value missing or not finite)."""
-        if not self.plain or not text.strip():
+    def _loadtxt(self, piece):
+        """The numbers of a piece (bytes) of a file without text columns, or None (a cell
+        loadtxt cannot read, a row of another length, a value missing or not finite, not
+        UTF-8)."""
+        if not self.plain or not piece.strip():
             return None
         try:
-            A = np.loadtxt(io.StringIO(text), delimiter=",", quotechar='"', comments=None,
-                           dtype=np.float64, ndmin=2)
-        except ValueError:
+            # From the bytes: a text copy of the piece would take several times its size.
+            A = np.loadtxt(io.BytesIO(piece), delimiter=",", quotechar='"', comments=None,
+                           dtype=np.float64, ndmin=2, encoding="utf-8")
+        except ValueError:  # (UnicodeDecodeError is one)
             return None
         if A.shape[1] != self.width or not np.isfinite(A).all():
             return None
@@ -627,10 +626,10 @@ class _Fallback(Exception):
     """pyarrow met something the rules read otherwise: the csv module takes over."""
 
 
-def _pieces(f, path, size):
-    """``(text, offset)`` of consecutive pieces of the open binary file ``f``, about ``size``
-    bytes each, decoded from UTF-8 (without the byte-order mark spreadsheet programs put at
-    the start, which would otherwise become part of the first column's name).
+def _pieces(f, size):
+    """``(piece, offset)``: consecutive pieces (bytes) of the open binary file ``f``, about
+    ``size`` bytes each, and where each starts, less the UTF-8 byte-order mark spreadsheet
+    programs put at the start of a file (which would become part of the first column's name).
 
     Each piece ends at a line end outside quoted cells, where the count of quote characters
     since the start of the file is even; a quoted cell never spans two pieces.
@@ -649,17 +648,20 @@ def _pieces(f, path, size):
         piece, carry = data[:cut], data[cut:]
         if not piece:
             return
-        try:
-            text = piece.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(
-                f"cannot read {path}: not a UTF-8 text file (byte 0x{piece[e.start]:02x} at "
-                f"offset {offset + e.start}); expected a CSV file"
-            ) from None
-        if offset == 0 and text.startswith("\ufeff"):
-            text = text[1:]
-        yield text, offset
+        bom = 3 if offset == 0 and piece.startswith(b"\xef\xbb\xbf") else 0
+        yield piece[bom:], offset + bom
         offset += cut
+
+
+def _decode(piece, offset, path):
+    """The text of a piece of the file ``path`` starting at byte ``offset``, or a DataError."""
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"cannot read {path}: not a UTF-8 text file (byte 0x{piece[e.start]:02x} at "
+            f"offset {offset + e.start}); expected a CSV file"
+        ) from None
 
 
 def _cut(data):
