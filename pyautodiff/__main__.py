@@ -21,6 +21,7 @@ import importlib
 import math
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -1054,10 +1055,17 @@ def run_minibatch(parser, args):
     settings = f"lr {lr:g}" + (f", momentum {args.momentum:g}" if args.optimizer == "sgd" else "")
     print(f"pyautodiff {ad.__version__}: linear regression in minibatches on {source}; {read}")
 
-    cache = ChunkCache() if args.csv is not None and not args.no_cache else None
+    cache = None
     try:
         start = time.perf_counter()
-        moments, n_chunks = scan(chunks(rows), cache)
+        try:
+            if args.csv is not None and not args.no_cache:
+                cache = ChunkCache()
+            moments, n_chunks = scan(chunks(rows), cache)
+        except OSError as e:  # (reading the file raises DataError)
+            raise DataError(f"cannot keep the numbers read in a temporary file in "
+                            f"{tempfile.gettempdir()} ({e.strerror or e}): set TMPDIR to a "
+                            "directory with room, or use --no-cache") from None
         seconds = time.perf_counter() - start
         kept = (f"; the numbers kept in a temporary file ({cache.nbytes / 1e6:.1f} MB)"
                 if cache is not None else "")

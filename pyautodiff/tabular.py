@@ -91,8 +91,10 @@ class Moments:
     co-moment matrix ``sum((a - mean) (a - mean)^T)`` are computed around the chunk's mean and
     combined with the running ones by Chan, Golub and LeVeque's update (the parallel form of
     Welford's): no sum of squares of raw values, whose difference would cancel for data far
-    from zero. Only the chunking changes the rounding: the same chunks give the same bits,
-    whatever their memory layout.
+    from zero. The values are shifted by the first row first (exactly, for data whose spread
+    is small next to its offset), so that the means combined are of the size of the spread
+    and the offset's rounding does not enter their differences. Only the chunking changes the
+    rounding: the same chunks give the same bits, whatever their memory layout.
 
     Attributes
     ----------
@@ -116,7 +118,8 @@ class Moments:
 
     def __init__(self, k):
         self.n = 0
-        self.mean = np.zeros(k)
+        self.shift = np.zeros(k)
+        self.shifted_mean = np.zeros(k)
         self.comoment = np.zeros((k, k))
         self.min = np.full(k, np.inf)
         self.max = np.full(k, -np.inf)
@@ -134,16 +137,24 @@ class Moments:
         r = A.shape[0]
         if r == 0:
             return self
+        if self.n == 0:
+            self.shift = A[0].copy()
+        np.minimum(self.min, A.min(axis=0), out=self.min)
+        np.maximum(self.max, A.max(axis=0), out=self.max)
+        A = A - self.shift
         chunk_mean = A.mean(axis=0)
         D = A - chunk_mean
         n = self.n + r
-        delta = chunk_mean - self.mean
-        self.mean = self.mean + delta * (r / n)
+        delta = chunk_mean - self.shifted_mean
+        self.shifted_mean = self.shifted_mean + delta * (r / n)
         self.comoment = self.comoment + D.T @ D + np.outer(delta, delta) * (self.n * r / n)
         self.n = n
-        np.minimum(self.min, A.min(axis=0), out=self.min)
-        np.maximum(self.max, A.max(axis=0), out=self.max)
         return self
+
+    @property
+    def mean(self):
+        """The mean of each column."""
+        return self.shift + self.shifted_mean
 
     @property
     def var(self):
@@ -475,7 +486,7 @@ class _CsvTable(Table):
     def _sample(path):
         """The first ``SAMPLE_BYTES`` of the file, decoded, and whether that is all of it."""
         with _open(path) as f:
-            pieces = _pieces(f, SAMPLE_BYTES)
+            pieces = _pieces(f, SAMPLE_BYTES, path)
             try:
                 sample, offset = next(pieces)
             except StopIteration:
@@ -506,7 +517,7 @@ class _CsvTable(Table):
     def _data_pieces(self, f):
         """``(bytes, offset, lines before it)`` of each piece of the file after the header."""
         line = 0
-        for piece, offset in _pieces(f, PIECE_BYTES):
+        for piece, offset in _pieces(f, PIECE_BYTES, self.path):
             if line == 0:  # the header: skip its lines (it ends at the end of one of them)
                 s = io.StringIO(_decode(piece, offset, self.path), newline="")
                 for _ in range(self.header_line):
@@ -626,7 +637,7 @@ class _Fallback(Exception):
     """pyarrow met something the rules read otherwise: the csv module takes over."""
 
 
-def _pieces(f, size):
+def _pieces(f, size, path):
     """``(piece, offset)``: consecutive pieces (bytes) of the open binary file ``f``, about
     ``size`` bytes each, and where each starts, less the UTF-8 byte-order mark spreadsheet
     programs put at the start of a file (which would become part of the first column's name).
@@ -636,7 +647,10 @@ def _pieces(f, size):
     """
     offset, carry = 0, b""
     while True:
-        block = f.read(size)
+        try:
+            block = f.read(size)
+        except OSError as e:  # a directory on some systems, a device, a disk error
+            raise DataError(f"cannot read {path}: {e.strerror or e}") from None
         data = carry + block
         if not block:
             cut = len(data)
