@@ -57,13 +57,12 @@ def csv_file(tmp_path_factory):
     y = X @ rng.standard_normal(FEATURES) + 3.0 + rng.standard_normal(BLOCK)
     text = "".join(",".join(map(repr, row)) + "\n" for row in np.column_stack([X, y]).tolist())
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def make(n):
         path = directory / f"data{n}.csv"
         with open(path, "w") as f:
             f.write(",".join([f"x{i}" for i in range(FEATURES)] + ["y"]) + "\n")
-            for _ in range(n // BLOCK):
-                f.write(text)
+            f.writelines([text] * (n // BLOCK))
         return path, X, y
 
     return make

@@ -26,11 +26,11 @@ The fast readers accept a subset of that syntax; when one of them stops (a cell 
 read, a missing or non-finite value), the same piece of the file is parsed again by Python's
 ``csv`` module, which either reads the cells the fast reader could not or finds the first bad
 cell and says where it is. Reading a correct file never takes that path. Chunks of a CSV file
-are cut at line ends outside quoted cells, so a quoted cell may span lines (quoting as in
-RFC 4180: a quote inside an unquoted cell counts as opening one).
+are cut between records, where Python's csv module ends one, so a quoted cell may span lines.
 """
 
 import csv
+import importlib
 import io
 import os
 import tempfile
@@ -74,8 +74,8 @@ def arrow_available():
     True
     """
     try:
-        import pyarrow.csv  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+        for module in ("pyarrow.csv", "pyarrow.parquet"):
+            importlib.import_module(module)
     except ImportError:
         return False
     return True
@@ -185,7 +185,7 @@ class ChunkCache:
     """
 
     def __init__(self, dir=None):
-        self.file = tempfile.TemporaryFile(dir=dir)
+        self.file = tempfile.TemporaryFile(dir=dir)  # noqa: SIM115  (closed by close())
         self.shapes = []
 
     def append(self, A):
@@ -642,8 +642,7 @@ def _pieces(f, size, path):
     ``size`` bytes each, and where each starts, less the UTF-8 byte-order mark spreadsheet
     programs put at the start of a file (which would become part of the first column's name).
 
-    Each piece ends at a line end outside quoted cells, where the count of quote characters
-    since the start of the file is even; a quoted cell never spans two pieces.
+    Each piece ends where a record does (``_cut``): a quoted cell never spans two pieces.
     """
     offset, carry = 0, b""
     while True:
@@ -679,18 +678,28 @@ def _decode(piece, offset, path):
 
 
 def _cut(data):
-    """The position just after the last line end of ``data`` outside quotes, or None."""
-    end = data.rfind(b"\n")
-    if end < 0:
-        return None
-    quotes = data.count(b'"', 0, end)
-    while quotes % 2:  # inside a quoted cell: back to the line end before
-        start = data.rfind(b"\n", 0, end)
-        if start < 0:
-            return None
-        quotes -= data.count(b'"', start, end)
-        end = start
-    return end + 1
+    """Where the last complete record of ``data`` (bytes) ends, or None: after its last line
+    end when nothing before holds a quote character (the common case, and the fast one);
+    else where Python's csv module ends its last record there, never inside a quoted cell."""
+    end = data.rfind(b"\n") + 1
+    if not end or data.find(b'"', 0, end) < 0:
+        return end or None
+    text = data[:end].decode("latin-1")  # one character per byte: offsets stay byte offsets
+    ends = [0]  # where each line read so far ends
+
+    def lines():
+        for line in io.StringIO(text, newline=""):
+            ends.append(ends[-1] + len(line))
+            yield line
+
+    cut = None
+    try:
+        for _ in csv.reader(lines(), strict=True):
+            cut = ends[-1]
+    except csv.Error as e:
+        if str(e) != "unexpected end of data":  # a malformed record: the lenient parse's
+            return end
+    return cut
 
 
 # ----- Parquet -----------------------------------------------------------------------------

@@ -9,9 +9,9 @@ contract of ``python -m pyautodiff``) for every reader. Every test that reads CS
 numpy's reader and, where pyarrow is installed, pyarrow's.
 """
 
-import math
 import os
 import re
+import runpy
 import shlex
 import subprocess
 import sys
@@ -115,8 +115,9 @@ def test_unusual_but_valid_files(tmp_path, reader, case):
 
 
 def messy_file(path, n, bad_row=None):
-    """A CSV file of ``n`` data rows written line by line, with blank lines, CRLF line ends
-    and quoted text cells that span lines and hold commas and quotes; cell ``a`` of data row
+    """A CSV file of ``n`` data rows written line by line, with blank lines, CRLF line ends,
+    quoted text cells that span lines and hold commas and quotes, and unquoted ones with a
+    quote inside (``12" screen``: no quoted cell opens there); cell ``a`` of data row
     ``bad_row`` is ``oops``. Returns ``X``, ``y`` and the line number of each data row."""
     rng = np.random.default_rng(1)
     X, y = rng.standard_normal((n, 2)) * [1, 1e-5], rng.standard_normal(n)
@@ -124,7 +125,8 @@ def messy_file(path, n, bad_row=None):
     for i in range(n):
         if i % 7 == 3:
             lines.append("")  # a blank line
-        name = f'"row ""{i}"",\nsecond line"' if i % 5 == 0 else f"row{i}"
+        name = (f'"row ""{i}"",\nsecond line"' if i % 5 == 0
+                else f'{i}" screen' if i % 5 == 2 else f"row{i}")
         a = "oops" if i + 1 == bad_row else num(X[i, 0])
         lines.append(f"{name},{a},{num(X[i, 1])},{num(y[i])}")
         line_of.append(sum(line.count("\n") + 1 for line in lines))
@@ -281,9 +283,9 @@ def test_minibatch_cli_reaches_least_squares_on_exact_data(tmp_path, capsys, rea
     status, out, err = main(capsys, "--csv", path, "--target", "y", "--batch-size", "128",
                             "--epochs", "60", "--reader", reader)
     assert status == 0 and err == "", err
-    assert re.search(r"^pass 1 \(statistics\): 2000 rows in 1 chunk of \d+ rows", out, re.M)
-    assert re.search(r"^trained: 60 epochs, 960 steps, 120000 rows", out, re.M)
-    assert len(re.findall(r"^epoch \d+/60  mse ", out, re.M)) == 60
+    assert re.search(r"^pass 1 \(statistics\): 2000 rows in 1 chunk of \d+ rows", out, re.MULTILINE)
+    assert re.search(r"^trained: 60 epochs, 960 steps, 120000 rows", out, re.MULTILINE)
+    assert len(re.findall(r"^epoch \d+/60  mse ", out, re.MULTILINE)) == 60
     check_table(out, X, y, ["a", "b", "c"], atol=1e-6)
 
 
@@ -299,7 +301,7 @@ def check_table(out, X, y, names, atol):
     np.testing.assert_allclose(lstsq, reference, rtol=1e-9)
     if atol is not None:
         np.testing.assert_allclose(fitted, reference, rtol=0, atol=atol)
-    r2 = re.search(r"^R\^2 = (\S+) \(lstsq: (\S+)\)", out, re.M).groups()
+    r2 = re.search(r"^R\^2 = (\S+) \(lstsq: (\S+)\)", out, re.MULTILINE).groups()
     for printed, params in zip(r2, (fitted, lstsq)):
         residual = y - A @ params
         expected = 1 - residual @ residual / np.sum((y - y.mean()) ** 2)
@@ -353,8 +355,7 @@ def repeated_csv(path, n, block=2000, p=5):
     text = "".join(",".join(map(num, row)) + "\n" for row in np.column_stack([X, y]))
     with open(path, "w") as f:
         f.write(",".join([f"x{i}" for i in range(p)] + ["y"]) + "\n")
-        for _ in range(n // block):
-            f.write(text)
+        f.writelines([text] * (n // block))
     return X, y
 
 
@@ -387,8 +388,8 @@ def test_streaming_memory_stays_flat_in_the_file_size(tmp_path):
         assert status == 0 and err == "", err
     status, out, _, peak = big
     assert re.search(r"^pass 1 \(statistics\): 200000 rows in 49 chunks of 4096 rows", out,
-                     re.M)
-    assert re.search(r"^trained: 1 epoch, 196 steps, 200000 rows", out, re.M)
+                     re.MULTILINE)
+    assert re.search(r"^trained: 1 epoch, 196 steps, 200000 rows", out, re.MULTILINE)
     numbers = 200_000 * 6 * 8
     assert peak - small[3] < numbers / 4, (peak, small[3])
     check_table(out, X, y, [f"x{i}" for i in range(5)], atol=0.1)
@@ -445,7 +446,8 @@ def test_parquet_errors(tmp_path):
         open_table(bad, "y")
 
 
-def test_without_pyarrow_parquet_and_reader_arrow_say_what_to_install(tmp_path, without):
+def test_without_pyarrow_parquet_and_reader_arrow_say_what_to_install(
+        tmp_path, without):  # noqa: F811  (test_examples' fixture, imported above)
     env = without("pyarrow")
     fake = tmp_path / "d.parquet"
     fake.write_bytes(b"PAR1")  # the magic bytes: recognized before pyarrow is needed
@@ -477,11 +479,12 @@ def test_readme_bigger_data_command_and_example(tmp_path, capsys, monkeypatch):
     write_data(tmp_path / "big.csv", X, y)
     status, out, err = main(capsys, *shlex.split(command)[3:])
     assert status == 0 and err == "", err
-    assert re.search(r"^trained: 3 epochs, 6 steps, 15000 rows", out, re.M)
+    assert re.search(r"^trained: 3 epochs, 6 steps, 15000 rows", out, re.MULTILINE)
     check_table(out, X, y, ["a", "b", "c"], atol=None)
     # the example: its statistics are numpy's
-    namespace = {}
-    exec(re.search(r"```python\n(.*?)```", section, re.S).group(1), namespace)
+    (tmp_path / "example.py").write_text(
+        re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1))
+    namespace = runpy.run_path(str(tmp_path / "example.py"))
     A = np.loadtxt(tmp_path / "data.csv", delimiter=",", skiprows=1)
     np.testing.assert_array_equal(A[:, :3], namespace["X"])
     moments = namespace["moments"]
