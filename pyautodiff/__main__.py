@@ -12,6 +12,11 @@ steps. The report compares the fitted parameters with the closed-form least-squa
 (``numpy.linalg.lstsq``), prints R^2, and times a training step on both backends. Each step
 runs through ``ad.compile`` (recorded once, then replayed); ``--no-compile`` runs it eagerly.
 
+With ``--batch-size`` it trains on minibatches instead, for data of any size: the file is read
+in chunks (``pyautodiff.tabular``), once for the statistics that standardize it, then once per
+epoch (``--epochs``), and never held whole; the reference is the least-squares solution from
+those statistics (``run_minibatch``).
+
 The helpers here (CSV loading with user-facing errors, standardization, the progress line, the
 least-squares reference) are shared with ``examples/linear_regression.py``.
 """

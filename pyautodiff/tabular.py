@@ -356,8 +356,9 @@ def open_table(path, target, reader="auto"):
         The column to predict; every other numeric column is a feature.
     reader : {"auto", "numpy", "arrow"}
         The CSV reader: ``numpy.loadtxt``, or pyarrow's (``arrow``: an error when pyarrow is
-        not installed). ``auto`` takes pyarrow for files of ``ARROW_MIN_BYTES`` and up when
-        it is installed. Parquet files always need pyarrow.
+        not installed; numpy's all the same for a file whose header is not on its first
+        line). ``auto`` takes pyarrow for files of ``ARROW_MIN_BYTES`` and up when it is
+        installed. Parquet files always need pyarrow.
 
     Raises
     ------
@@ -596,12 +597,10 @@ class _CsvTable(Table):
         """The rows, block by block, parsed by pyarrow: from the first block it cannot read
         as the rules say (see the module's docstring) on, ``_numpy_arrays`` takes over."""
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.csv as pacsv
 
         names = [f"c{j}" for j in range(self.width)]  # pyarrow's; the file's may repeat ""
-        text = set(self.text) | set(range(len(self.names), self.width))
-        types = {name: pa.string() if j in text else pa.float64() for j, name in enumerate(names)}
+        strings = set(self.text) | set(range(len(self.names), self.width))
         done = 0
         try:
             blocks = pacsv.open_csv(
@@ -610,31 +609,39 @@ class _CsvTable(Table):
                                                block_size=PIECE_BYTES),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=types, null_values=[""], strings_can_be_null=False,
+                    column_types={name: pa.string() if j in strings else pa.float64()
+                                  for j, name in enumerate(names)},
+                    null_values=[""], strings_can_be_null=False,
                     quoted_strings_can_be_null=False),
             )
             for block in blocks:
-                for j in text:
-                    cells = block.column(j)
-                    if j < len(self.names):  # a text column: a number makes it a number column
-                        bad = pc.any(pc.match_substring_regex(cells, NUMBER_PATTERN)).as_py()
-                    else:  # a dropped trailing column: anything in it makes it a column
-                        bad = pc.any(pc.not_equal(pc.utf8_trim_whitespace(cells), "")).as_py()
-                    if bad:
-                        raise _Fallback
-                if any(block.column(j).null_count for j in self.used):
-                    raise _Fallback
-                A = np.column_stack([block.column(j).to_numpy() for j in self.used])
-                if not np.isfinite(A).all():
-                    raise _Fallback
+                A = self._arrow_block(block)
+                if A is None:
+                    break
                 done += len(A)
                 yield A
-        except (_Fallback, pa.ArrowException):
-            yield from self._numpy_arrays(skip=done)
+            else:
+                return
+        except pa.ArrowException:  # a cell or a row pyarrow cannot read
+            pass
+        yield from self._numpy_arrays(skip=done)
 
+    def _arrow_block(self, block):
+        """The numbers of a block pyarrow read, or None when the rules read it otherwise: a
+        number in a text column, something in a dropped trailing column, a missing or a
+        non-finite value."""
+        import pyarrow.compute as pc
 
-class _Fallback(Exception):
-    """pyarrow met something the rules read otherwise: the csv module takes over."""
+        for j in self.text:
+            if pc.any(pc.match_substring_regex(block.column(j), NUMBER_PATTERN)).as_py():
+                return None
+        for j in range(len(self.names), self.width):
+            if pc.any(pc.not_equal(pc.utf8_trim_whitespace(block.column(j)), "")).as_py():
+                return None
+        if any(block.column(j).null_count for j in self.used):
+            return None
+        A = np.column_stack([block.column(j).to_numpy() for j in self.used])
+        return A if np.isfinite(A).all() else None
 
 
 def _pieces(f, size, path):

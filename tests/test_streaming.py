@@ -206,9 +206,11 @@ def test_moments_equal_numpys_statistics_of_the_whole_data(sizes):
     np.testing.assert_array_equal(m.max, A.max(axis=0))
 
 
-def test_streamed_statistics_of_a_file_equal_numpys(tmp_path, reader):
+def test_streamed_statistics_of_a_file_equal_numpys(tmp_path, reader, monkeypatch):
     X, y = linear_data(3000)
     path = write_data(tmp_path / "d.csv", X, y)
+    if reader == "arrow":  # a plain file: pyarrow reads all of it, numpy's reader nothing
+        monkeypatch.setattr(tabular._CsvTable, "_numpy_arrays", None)
     moments, n_chunks = cli.scan(open_table(path, "y", reader).chunks(700))
     assert n_chunks == 5 and moments.n == 3000
     A = np.column_stack([X, y])
