@@ -25,7 +25,7 @@ other variants' of the same size and reader (the same chunks and seed give the s
 and, at 10^6 rows, to the least-squares solution within the noise of one epoch of SGD.
 
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
-          python -m pytest benchmarks/test_streaming.py --benchmark-only
+          python -m pytest benchmarks/test_streaming_epoch.py --benchmark-only
 """
 
 import functools
