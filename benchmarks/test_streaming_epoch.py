@@ -35,7 +35,7 @@ import pytest
 from benchutil import median, skip_large_when_disabled
 
 from pyautodiff import __main__ as cli
-from pyautodiff.tabular import ChunkCache, load_table, open_table
+from pyautodiff.tabular import ChunkCache, arrow_available, load_table, open_table
 
 SEED = 20240603
 FEATURES = 10
@@ -106,8 +106,8 @@ CASES = [
 @pytest.mark.parametrize("n, reader, variant", CASES)
 def test_streaming(benchmark, csv_file, n, reader, variant):
     skip_large_when_disabled(benchmark, n, limit=10**6)
-    if reader == "arrow":
-        pytest.importorskip("pyarrow")
+    if reader == "arrow" and not arrow_available():
+        pytest.skip("pyarrow is not installed (the data extra)")
     path, X, y = csv_file(n)
     if n >= 10**6:
         result = benchmark.pedantic(RUN[variant], (path, reader), rounds=ROUNDS, iterations=1)

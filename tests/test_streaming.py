@@ -38,8 +38,14 @@ from pyautodiff.tabular import ChunkCache, DataError, Moments, load_table, open_
 def reader(request):
     """A CSV reader of ``tabular``; pyarrow's is skipped when pyarrow is not installed."""
     if request.param == "arrow":
-        pytest.importorskip("pyarrow")
+        need_pyarrow()
     return request.param
+
+
+def need_pyarrow():
+    """Skip the test unless pyarrow (the ``data`` extra) imports, as ``tabular`` decides."""
+    if not tabular.arrow_available():
+        pytest.skip("pyarrow is not installed (the data extra)")
 
 
 def linear_data(n, p=3, noise=0.1, seed=0):
@@ -401,8 +407,10 @@ def test_streaming_memory_stays_flat_in_the_file_size(tmp_path):
 
 
 def test_parquet_files_read_like_csv(tmp_path, capsys):
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    need_pyarrow()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     X, y = linear_data(300)
     ids = [f"id{i}" for i in range(300)]
     flags = (np.arange(300) % 3 == 0)
@@ -424,8 +432,10 @@ def test_parquet_files_read_like_csv(tmp_path, capsys):
 
 
 def test_parquet_errors(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    need_pyarrow()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     cases = [
         ({"a": [1.0, 2.0, None], "y": [1.0, 2.0, 3.0]}, "y",
          "data row 3, column 'a': the value is missing"),
