@@ -12,17 +12,21 @@ steps. The report compares the fitted parameters with the closed-form least-squa
 (``numpy.linalg.lstsq``), prints R^2, and times a training step on both backends. Each step
 runs through ``ad.compile`` (recorded once, then replayed); ``--no-compile`` runs it eagerly.
 
+With ``--batch-size`` it trains on minibatches instead, for data of any size: the file is read
+in chunks (``pyautodiff.tabular``), once for the statistics that standardize it, then once per
+epoch (``--epochs``), and never held whole; the reference is the least-squares solution from
+those statistics (``run_minibatch``).
+
 The helpers here (CSV loading with user-facing errors, standardization, the progress line, the
 least-squares reference) are shared with ``examples/linear_regression.py``.
 """
 
 import argparse
-import csv
 import importlib
-import io
 import math
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +34,15 @@ import numpy as np
 
 import pyautodiff as ad
 from pyautodiff import nn, optim
+from pyautodiff.tabular import (
+    ARROW_MIN_BYTES,
+    READERS,
+    ChunkCache,
+    DataError,
+    Moments,
+    load_table,
+    open_table,
+)
 
 # Exit statuses: 0 converged, 1 trained but did not converge (or diverged), 2 bad input.
 EXIT_NOT_CONVERGED = 1
@@ -47,6 +60,8 @@ DEFAULT_LR_ADAM = 0.01
 # run never gets there (momentum overshoots by a small factor at most), an unstable one gets
 # there within a few dozen steps, long before it overflows.
 DIVERGED_FACTOR = 1e4
+# Minibatch training reads about this many bytes of numbers at a time (default_chunk_rows).
+CHUNK_BYTES = 8 << 20
 # The steps timed per backend for the report, and how many timed runs (the fastest counts).
 TIMING_STEPS = 200
 TIMING_REPEATS = 5
@@ -59,10 +74,6 @@ DEMO_FEATURES = ("x1", "x2", "x3")
 DEMO_COEF = np.array([2.0, -0.35, 3.0])
 DEMO_INTERCEPT = 1.25
 DEMO_NOISE = 0.5
-
-
-class DataError(Exception):
-    """A problem with the user's data or options, reported as one line on stderr (exit 2)."""
 
 
 # ----- data ----------------------------------------------------------------------------
@@ -110,43 +121,14 @@ def make_demo_data(seed=0, n_rows=DEMO_ROWS):
     )
 
 
-def _open_text(path):
-    """The text of ``path``, or a DataError that says why the file cannot be read."""
-    try:
-        # utf-8-sig drops the byte-order mark spreadsheet programs put at the start of a CSV,
-        # which would otherwise become part of the first column's name. The whole file is read
-        # here, so that a decoding error surfaces here and not in the middle of parsing.
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise DataError(f"cannot read {path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"cannot read {path}: it is a directory, expected a CSV file") from None
-    except PermissionError:
-        raise DataError(f"cannot read {path}: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"cannot read {path}: not a UTF-8 text file (byte 0x{e.object[e.start]:02x} "
-            f"at offset {e.start}); expected a CSV file"
-        ) from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-
-
-def _parse_number(cell):
-    """``cell`` as a float (which may be nan or inf), or None when it is not a number."""
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def load_csv(path, target):
-    """Read a CSV file with a header row; ``target`` is the column to predict.
+def load_csv(path, target, reader="auto"):
+    """Read a CSV file with a header row (or a Parquet file); ``target`` is the column to predict.
 
     Every other column that holds numbers is a feature. A column with no numbers at all (names,
     dates, categories) is left out, with a note in ``Dataset.notes``; a numeric column with a
-    cell that is not a finite number is an error that names the line and the column.
+    cell that is not a finite number is an error that names the line and the column. The rules
+    and the readers (``reader``: numpy's, or pyarrow's when installed) are
+    ``pyautodiff.tabular``'s.
 
     Raises
     ------
@@ -166,78 +148,8 @@ def load_csv(path, target):
     >>> data.notes
     ["column 'name' holds no numbers: left out"]
     """
-    # newline="" hands line endings inside quoted cells to the csv module, as its docs ask.
-    reader = csv.reader(io.StringIO(_open_text(path), newline=""))
-    rows = []  # (line number, cells) for every row that is not blank
-    try:
-        for cells in reader:
-            if any(c.strip() for c in cells):
-                rows.append((reader.line_num, cells))
-    except csv.Error as e:
-        raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({e})") from None
-    if not rows:
-        raise DataError(f"{path} is empty, expected a header row and data rows")
-
-    header_line, header = rows[0]
-    names = [name.strip() for name in header]
-    # Some exporters end every line with a comma: an unnamed column with nothing in it.
-    while len(names) > 1 and not names[-1] and all(
-        len(cells) == len(names) and not cells[-1].strip() for _, cells in rows[1:]
-    ):
-        names.pop()
-        rows = [(line, cells[:-1]) for line, cells in rows]
-    for i, name in enumerate(names):
-        if not name:
-            raise DataError(
-                f"{path}, line {header_line}: column {i + 1} has no name in the header"
-            )
-        if names.index(name) != i:
-            raise DataError(f"{path}: the header names column {name!r} twice")
-    if target not in names:
-        hint = ""
-        folded = [n for n in names if n.casefold() == target.casefold()]
-        if folded:
-            hint = f" (did you mean {folded[0]!r}?)"
-        elif len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
-            hint = " (the header has one column: is the file separated by something else " \
-                   "than commas?)"
-        listed = ", ".join(repr(n) for n in names)
-        raise DataError(f"{path} has no column {target!r}{hint}; its columns are: {listed}")
-
-    data_rows = rows[1:]
-    if not data_rows:
-        raise DataError(f"{path} has a header but no data rows")
-    for line, cells in data_rows:
-        if len(cells) != len(names):
-            raise DataError(
-                f"{path}, line {line}: {len(cells)} values, but the header has "
-                f"{len(names)} columns"
-            )
-
-    columns = {}
-    notes = []
-    for j, name in enumerate(names):
-        values = [_parse_number(cells[j]) for _, cells in data_rows]
-        if name != target and all(v is None for v in values):
-            notes.append(f"column {name!r} holds no numbers: left out")
-            continue
-        for row, ((line, cells), value) in enumerate(zip(data_rows, values), 1):
-            cell = cells[j].strip()
-            where = f"{path}, line {line} (data row {row}), column {name!r}"
-            if not cell:
-                raise DataError(f"{where}: the value is missing (fill it in or remove the row)")
-            if value is None:
-                raise DataError(f"{where}: {cell!r} is not a number")
-            if not math.isfinite(value):
-                raise DataError(f"{where}: {cell!r} is not a finite number")
-        columns[name] = np.array(values, dtype=np.float64)
-
-    features = [n for n in names if n in columns and n != target]
-    if not features:
-        raise DataError(f"{path} has no numeric column besides the target {target!r} to use "
-                        "as a feature")
-    X = np.column_stack([columns[n] for n in features])
-    return Dataset(X, columns[target], features, target, source=path, notes=notes)
+    table, X, y = load_table(path, target, reader)
+    return Dataset(X, y, table.feature_names, target, source=os.fspath(path), notes=table.notes)
 
 
 def check_fittable(data):
@@ -247,42 +159,93 @@ def check_fittable(data):
     constant column (it cannot be standardized, and it duplicates the intercept), a target
     that varies, and features that are not linear combinations of one another.
     """
-    n, p = data.X.shape
+    lo = np.append(data.X.min(axis=0), data.y.min())
+    hi = np.append(data.X.max(axis=0), data.y.max())
+    _check_rows_and_constants(data.source, data.feature_names, data.target_name,
+                              len(data.X), lo, hi)
+    Z = (data.X - data.X.mean(axis=0)) / data.X.std(axis=0)
+    # matrix_rank: one SVD, whose threshold allows for rounding
+    _check_rank(data.source, data.feature_names, lambda j: np.linalg.matrix_rank(Z[:, :j]))
+
+
+def check_moments(moments, feature_names, target_name, source):
+    """``check_fittable`` for streamed data, from its ``Moments`` (of the features, then the
+    target).
+
+    The rank is that of the features' correlation matrix ``Z^T Z / n``, whose eigenvalues are
+    the squares of ``Z``'s singular values over ``n``: an eigenvalue below
+    ``sqrt(n) * p * eps`` times the largest (what summing ``n`` rounded products can leave of
+    an exact dependence) counts as zero.
+
+    Examples
+    --------
+    >>> from pyautodiff.tabular import Moments
+    >>> A = np.array([[1.0, 2.0, 5.0], [2.0, 4.0, 1.0], [3.0, 6.0, 4.0], [4.0, 8.0, 9.0]])
+    >>> check_moments(Moments.of(A), ["a", "b"], "y", "data.csv")
+    Traceback (most recent call last):
+    ...
+    pyautodiff.tabular.DataError: data.csv: column 'b' is a linear combination of the columns \
+before it ('a'), so the coefficients are not unique; remove it
+    """
+    _check_rows_and_constants(source, feature_names, target_name, moments.n, moments.min,
+                              moments.max)
+    R = _correlations(moments)[:-1, :-1]
+    p = len(feature_names)
+    tol = np.linalg.eigvalsh(R)[-1] * math.sqrt(moments.n) * p * np.finfo(np.float64).eps
+    _check_rank(source, feature_names,
+                lambda j: np.linalg.matrix_rank(R[:j, :j], tol=tol, hermitian=True))
+
+
+def _check_rows_and_constants(source, feature_names, target_name, n, lo, hi):
+    """The checks of ``check_fittable`` but the rank's, from the number of rows and the
+    minimum and maximum of each column (the features, then the target)."""
+    p = len(feature_names)
     if n < p + 1:
         raise DataError(
-            f"{data.source} has {n} data rows but {p} feature columns: fitting {p} "
+            f"{source} has {n} data rows but {p} feature columns: fitting {p} "
             f"coefficients and an intercept needs at least {p + 1} rows"
         )
-    std = data.X.std(axis=0)
-    for name, s, column in zip(data.feature_names, std, data.X.T):
-        if s == 0:
+    for name, a, b in zip(feature_names, lo, hi):
+        if a == b:
             raise DataError(
-                f"{data.source}: column {name!r} is constant ({column[0]:g} in every row), so "
-                "its effect cannot be told apart from the intercept; remove it"
+                f"{source}: column {name!r} is constant ({a:g} in every row), so its effect "
+                "cannot be told apart from the intercept; remove it"
             )
-    if data.y.std() == 0:
+    if lo[-1] == hi[-1]:
         raise DataError(
-            f"{data.source}: the target {data.target_name!r} is constant "
-            f"({data.y[0]:g} in every row); there is nothing to fit"
+            f"{source}: the target {target_name!r} is constant ({lo[-1]:g} in every row); "
+            "there is nothing to fit"
         )
-    Z = (data.X - data.X.mean(axis=0)) / std
-    if np.linalg.matrix_rank(Z) == p:  # one SVD; matrix_rank's threshold allows for rounding
+
+
+def _check_rank(source, feature_names, rank):
+    """Raise DataError naming the first feature that is a linear combination of those before
+    it; ``rank(j)`` is the rank of the first ``j`` standardized features."""
+    p = len(feature_names)
+    if rank(p) == p:
         return
-    # Rank deficient: add the columns one at a time to name the first that does not raise the
-    # rank, a linear combination of those before it.
+    # Add the columns one at a time to name the first that does not raise the rank.
     for j in range(1, p):
-        if np.linalg.matrix_rank(Z[:, : j + 1]) <= j:
-            earlier = ", ".join(repr(name) for name in data.feature_names[:j])
+        if rank(j + 1) <= j:
+            earlier = ", ".join(repr(name) for name in feature_names[:j])
             raise DataError(
-                f"{data.source}: column {data.feature_names[j]!r} is a linear combination of "
-                f"the columns before it ({earlier}), so the coefficients are not unique; "
-                "remove it"
+                f"{source}: column {feature_names[j]!r} is a linear combination of the "
+                f"columns before it ({earlier}), so the coefficients are not unique; remove it"
             )
+
+
+def _correlations(moments):
+    """The correlation matrix of the columns whose ``Moments`` these are."""
+    s = np.sqrt(np.diag(moments.comoment))
+    return moments.comoment / np.outer(s, s)
 
 
 @dataclass
 class Standardized:
     """``Z = (X - x_mean) / x_std`` and ``t = (y - y_mean) / y_std``, with the way back.
+
+    ``of(X, y)`` standardizes data in memory; ``from_moments`` keeps only the statistics of
+    streamed data, whose chunks ``transform`` standardizes one at a time.
 
     Examples
     --------
@@ -303,9 +266,22 @@ class Standardized:
     @classmethod
     def of(cls, X, y):
         """Standardize ``X`` column by column and ``y`` (both must vary)."""
-        x_mean, x_std = X.mean(axis=0), X.std(axis=0)
-        y_mean, y_std = float(y.mean()), float(y.std())
-        return cls((X - x_mean) / x_std, (y - y_mean) / y_std, x_mean, x_std, y_mean, y_std)
+        s = cls(None, None, X.mean(axis=0), X.std(axis=0), float(y.mean()), float(y.std()))
+        s.Z, s.t = s.transform(X, y)
+        return s
+
+    @classmethod
+    def from_moments(cls, moments):
+        """The statistics of streamed data, from the ``Moments`` of the columns of ``X`` then
+        ``y``: ``Z`` and ``t`` are None, and ``transform`` standardizes the rows chunk by chunk.
+        """
+        std = moments.std
+        return cls(None, None, moments.mean[:-1], std[:-1], float(moments.mean[-1]),
+                   float(std[-1]))
+
+    def transform(self, X, y):
+        """``(Z, t)``: the rows ``X``, ``y`` standardized with these statistics."""
+        return (X - self.x_mean) / self.x_std, (y - self.y_mean) / self.y_std
 
     def to_original(self, w, b):
         """Coefficients and intercept in the original units for ``t = Z @ w + b``.
@@ -344,6 +320,46 @@ def r_squared(X, y, coef, intercept):
     """
     residual = y - (X @ coef + intercept)
     return 1.0 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
+
+
+def moments_lstsq(moments):
+    """The least-squares ``(coef, intercept)`` of the last column on the others, from their
+    ``Moments``: the normal equations, scaled to correlations (streamed data's ``lstsq_fit``;
+    the features must be independent, which ``check_moments`` makes sure of).
+
+    Examples
+    --------
+    >>> from pyautodiff.tabular import Moments
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 5.0]])
+    >>> y = X @ [3.0, -2.0] + 1
+    >>> coef, intercept = moments_lstsq(Moments.of(np.column_stack([X, y])))
+    >>> np.round(coef, 12).tolist(), round(intercept, 12)
+    ([3.0, -2.0], 1.0)
+    """
+    s = np.sqrt(np.diag(moments.comoment))[:-1]
+    u = np.linalg.solve(_correlations(moments)[:-1, :-1], moments.comoment[:-1, -1] / s)
+    coef = u / s
+    return coef, float(moments.mean[-1] - moments.mean[:-1] @ coef)
+
+
+def moments_r_squared(moments, coef, intercept):
+    """``r_squared`` of ``X @ coef + intercept`` for streamed data, from the ``Moments`` of the
+    columns of ``X`` then ``y``: ``SS_res`` expanded around the means.
+
+    Examples
+    --------
+    >>> from pyautodiff.tabular import Moments
+    >>> X, y = np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 2.0, 4.0])
+    >>> m = Moments.of(np.column_stack([X, y]))
+    >>> bool(np.isclose(moments_r_squared(m, np.array([1.0]), 1.0),
+    ...                 r_squared(X, y, np.array([1.0]), 1.0), rtol=1e-14))
+    True
+    """
+    C = moments.comoment
+    offset = moments.mean[-1] - moments.mean[:-1] @ coef - intercept
+    ss_res = C[-1, -1] - 2 * coef @ C[:-1, -1] + coef @ C[:-1, :-1] @ coef \
+        + moments.n * offset**2
+    return 1.0 - float(ss_res / C[-1, -1])
 
 
 # ----- training ------------------------------------------------------------------------
@@ -542,6 +558,175 @@ def time_per_step(data, backends, optimizer="sgd", lr=None, momentum=DEFAULT_MOM
     return best
 
 
+# ----- minibatch training on data in chunks ---------------------------------------------
+
+
+@dataclass
+class MinibatchResult:
+    """What ``fit_minibatch`` returns: the parameters in original units and how training went.
+
+    ``status`` is ``"done"`` (every epoch ran) or ``"diverged"``; ``losses`` holds each epoch's
+    mean squared error (in the target's units) over its batches, each before its step.
+    """
+
+    coef: np.ndarray
+    intercept: float
+    status: str
+    epochs: int
+    steps: int
+    rows: int
+    losses: list
+    seconds: float
+
+
+def default_chunk_rows(batch_size, n_columns):
+    """Rows read at a time: about ``CHUNK_BYTES`` of float64 numbers, a multiple of
+    ``batch_size`` (so that only a file's last chunk ends in a smaller batch).
+
+    Examples
+    --------
+    >>> default_chunk_rows(4096, 11), default_chunk_rows(10**6, 11)
+    (94208, 1000000)
+    """
+    return max(1, CHUNK_BYTES // (8 * n_columns) // batch_size) * batch_size
+
+
+def array_chunks(X, y, rows):
+    """Data in memory as ``Table.chunks`` gives a file: ``(X, y)`` views, ``rows`` at a time.
+
+    Examples
+    --------
+    >>> [len(y) for _, y in array_chunks(np.zeros((5, 2)), np.zeros(5), 2)]
+    [2, 2, 1]
+    """
+    return ((X[i:i + rows], y[i:i + rows]) for i in range(0, len(X), rows))
+
+
+def scan(chunks, cache=None):
+    """The first pass over streamed data: ``(moments, n_chunks)``.
+
+    ``moments`` are the ``tabular.Moments`` of the columns of ``X`` then ``y`` over all the
+    ``(X, y)`` chunks of ``chunks``; each chunk ``[X, y]`` is also appended to ``cache`` (a
+    ``tabular.ChunkCache``) when given, for the epochs to read back.
+
+    Examples
+    --------
+    >>> X, y = np.arange(10.0).reshape(5, 2), np.arange(5.0)
+    >>> moments, n_chunks = scan(array_chunks(X, y, 2))
+    >>> n_chunks, moments.n, moments.mean.tolist()
+    (3, 5, [4.0, 5.0, 2.0])
+    """
+    moments, n_chunks = None, 0
+    for X, y in chunks:
+        A = np.column_stack([X, y])
+        if moments is None:
+            moments = Moments(A.shape[1])
+        moments.update(A)
+        if cache is not None:
+            cache.append(A)
+        n_chunks += 1
+    return moments, n_chunks
+
+
+def minibatches(chunks, scale, batch_size, rng):
+    """The standardized minibatches ``(Z, t)`` of ``chunks``, in the order training takes them.
+
+    The order, which depends on nothing but the rows of each chunk and ``rng``: the chunks in
+    the order given (a file's: its own); the rows of each chunk standardized with ``scale``
+    (``Standardized``), put in a random order (one ``rng.permutation`` per chunk) and cut into
+    batches of ``batch_size`` rows, the last of each chunk smaller when ``batch_size`` does not
+    divide the chunk. Batches never mix rows of two chunks: a file sorted by some column should
+    be shuffled beforehand, or read in large chunks.
+
+    Examples
+    --------
+    Rows 0-2 (a chunk of 3) in batches of 2, then rows 3-4 (scaled by 1: ``t`` is ``y``):
+
+    >>> X, y = np.zeros((5, 1)), np.arange(5.0)
+    >>> same = Standardized(None, None, np.zeros(1), np.ones(1), 0.0, 1.0)
+    >>> rng = np.random.default_rng(0)
+    >>> [t.tolist() for _, t in minibatches(array_chunks(X, y, 3), same, 2, rng)]
+    [[2.0, 0.0], [1.0], [4.0, 3.0]]
+    """
+    for X, y in chunks:
+        Z, t = scale.transform(X, y)
+        order = rng.permutation(len(Z))
+        for start in range(0, len(Z), batch_size):
+            rows = order[start:start + batch_size]
+            # C order, whatever the chunk's: a matrix product's rounding depends on the layout
+            yield np.ascontiguousarray(Z[rows]), t[rows]
+
+
+def fit_minibatch(chunks, scale, batch_size, epochs=1, optimizer="sgd", lr=None,
+                  momentum=DEFAULT_MOMENTUM, seed=0, compiled=True, stream=None):
+    """Train ``nn.Linear`` by one optimizer step per minibatch, for ``epochs`` epochs.
+
+    Parameters
+    ----------
+    chunks : callable
+        ``chunks()`` gives the data, as an iterable of ``(X, y)`` chunks in original units;
+        called once per epoch (``Table.chunks``, a ``ChunkCache``'s, ``array_chunks``).
+    scale : Standardized
+        The statistics that standardize each chunk (``Standardized.from_moments``).
+    batch_size, epochs : int
+        The batches are ``minibatches(chunks(), scale, batch_size, rng)``, with
+        ``rng = numpy.random.default_rng(seed)`` drawing every epoch's orders in turn: the
+        same seed and chunks give the same batches, and the same parameters bit for bit,
+        whether the chunks come from a file or from memory.
+    optimizer, lr, momentum, compiled
+        As for ``fit``.
+    seed : int
+        Seeds the layer's initial weights and the order of the rows.
+    stream : file, optional
+        Where to print one line per epoch.
+
+    Returns
+    -------
+    MinibatchResult
+    """
+    n_features = len(scale.x_mean)
+    lr = default_lr(optimizer, n_features) if lr is None else lr
+    model = nn.Linear(n_features, 1, seed=seed)
+    opt = make_optimizer(optimizer, list(model.parameters()), lr, momentum)
+
+    def step(Z, t):
+        opt.zero_grad()
+        loss = nn.mse_loss(model(Z), t)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = ad.compile(step) if compiled else step
+    rng = np.random.default_rng(seed)
+    mse_scale = scale.y_std**2  # the loss on standardized data times this is the MSE in y's units
+    losses, status, steps, rows, first = [], "done", 0, 0, None
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        epoch_start, epoch_steps, epoch_rows, total = time.perf_counter(), 0, 0, 0.0
+        for Z, t in minibatches(chunks(), scale, batch_size, rng):
+            loss = step(ad.tensor(Z), ad.tensor(t[:, None])).item()
+            first = loss if first is None else first
+            epoch_steps += 1
+            epoch_rows += len(Z)
+            total += loss * len(Z)
+            if not math.isfinite(loss) or loss > DIVERGED_FACTOR * max(first, 1.0):
+                status = "diverged"
+                break
+        seconds = time.perf_counter() - epoch_start
+        losses.append(total / epoch_rows * mse_scale)
+        steps += epoch_steps
+        rows += epoch_rows
+        if stream is not None:
+            print(f"epoch {epoch}/{epochs}  mse {losses[-1]:.6e}  {epoch_steps} steps  "
+                  f"{format_seconds(seconds)}  {epoch_rows / seconds:,.0f} rows/s",
+                  file=stream, flush=True)
+        if status == "diverged":
+            break
+    coef, intercept = scale.to_original(model.weight.data[0], model.bias.data[0])
+    return MinibatchResult(coef, intercept, status, epoch, steps, rows, losses,
+                           time.perf_counter() - start)
+
+
 # ----- the report ----------------------------------------------------------------------
 
 
@@ -566,34 +751,42 @@ def print_comparison(data, coef, intercept, stream=None):
     One row per parameter ends in three numbers, ``fitted lstsq |diff|`` (``true fitted lstsq
     |diff|`` when the true values are known), so the table is easy to read back by machine.
     """
-    stream = sys.stdout if stream is None else stream
     ls_coef, ls_intercept = lstsq_fit(data.X, data.y)
-    names = list(data.feature_names) + ["(intercept)"]
-    fitted = np.append(coef, intercept)
-    lstsq = np.append(ls_coef, ls_intercept)
-    diff = np.abs(fitted - lstsq)
     known = data.true_coef is not None
-    true = np.append(data.true_coef, data.true_intercept) if known else None
+    return print_table(
+        data.feature_names, np.append(coef, intercept), np.append(ls_coef, ls_intercept),
+        r_squared(data.X, data.y, coef, intercept),
+        r_squared(data.X, data.y, ls_coef, ls_intercept),
+        true=np.append(data.true_coef, data.true_intercept) if known else None, stream=stream,
+    )
 
+
+def print_table(feature_names, fitted, lstsq, r2, r2_lstsq, true=None, tol=FIT_TOL,
+                stream=None):
+    """``print_comparison``'s table, from the parameters (the coefficients, then the
+    intercept) and R^2 of both fits; ``tol=None`` prints no verdict. Returns max |diff|."""
+    stream = sys.stdout if stream is None else stream
+    names = list(feature_names) + ["(intercept)"]
+    diff = np.abs(fitted - lstsq)
     width = max(len("parameter"), *(len(n) for n in names))
     head = f"{'parameter':<{width}}"
-    if known:
+    if true is not None:
         head += f"  {'true':>10}"
     print(head + f"  {'fitted':>20}  {'lstsq':>20}  {'|diff|':>8}", file=stream)
     for i, name in enumerate(names):
         row = f"{name:<{width}}"
-        if known:
+        if true is not None:
             row += f"  {true[i]:>10.4g}"
         print(row + f"  {fitted[i]:>20.13g}  {lstsq[i]:>20.13g}  {diff[i]:>8.1e}", file=stream)
 
     max_diff = float(diff.max())
-    verdict = f"within {FIT_TOL:g}" if max_diff <= FIT_TOL else f"NOT within {FIT_TOL:g}"
+    verdict = ""
+    if tol is not None:
+        verdict = f": within {tol:g}" if max_diff <= tol else f": NOT within {tol:g}"
     relative = max_diff / max(float(np.abs(lstsq).max()), np.finfo(float).tiny)
-    print(f"max |fitted - lstsq| = {max_diff:.2e}: {verdict} "
+    print(f"max |fitted - lstsq| = {max_diff:.2e}{verdict} "
           f"(relative to the largest parameter: {relative:.1e})", file=stream)
-    r2 = r_squared(data.X, data.y, coef, intercept)
-    r2_ls = r_squared(data.X, data.y, ls_coef, ls_intercept)
-    print(f"R^2 = {r2:.10f} (lstsq: {r2_ls:.10f})", file=stream)
+    print(f"R^2 = {r2:.10f} (lstsq: {r2_lstsq:.10f})", file=stream)
     return max_diff
 
 
@@ -644,9 +837,16 @@ def build_parser(prog="python -m pyautodiff", description=None):
     data.add_argument("--csv", metavar="FILE",
                       help="fit this CSV file: a header row, then one row per sample; every "
                            "numeric column other than --target is a feature (columns with no "
-                           "numbers, such as names, are left out)")
+                           "numbers, such as names, are left out). A Parquet file works too "
+                           "(recognized by its contents; needs pyarrow: pip install "
+                           "'pyautodiff[data]')")
     data.add_argument("--target", metavar="COLUMN",
                       help="the CSV column to predict (required with --csv)")
+    data.add_argument("--reader", choices=READERS, default="auto",
+                      help="the CSV reader: numpy (numpy.loadtxt) or arrow (pyarrow's, "
+                           "multithreaded; needs pyarrow); auto: arrow for files of "
+                           f"{ARROW_MIN_BYTES >> 20} MB and up when pyarrow is installed, else "
+                           "numpy (default: auto). Both give the same numbers")
     data.add_argument("--seed", type=int, default=0,
                       help="seed of the demo data and of the initial weights (default: 0)")
     training = parser.add_argument_group("training")
@@ -701,16 +901,52 @@ def _count(text):
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
+def _positive_int(text):
+    return _number(text, int, lambda v: v > 0, "an integer > 0")
+
+
+def add_minibatch_options(parser):
+    """The options of minibatch training (``python -m pyautodiff`` only)."""
+    group = parser.add_argument_group(
+        "minibatch training",
+        "With --batch-size the file is never read whole: a first pass reads it in chunks for "
+        "the means and standard deviations of the columns (and keeps the numbers in a "
+        "temporary file, unless --no-cache), then each epoch reads the chunks again, "
+        "standardizes them and takes one optimizer step per batch, the rows of each chunk in "
+        "a random order (--seed). Memory stays that of one chunk, whatever the file's size. "
+        "The fit is compared with the least-squares solution computed from the first pass's "
+        "statistics. Exit status: 0 trained, 1 diverged, 2 bad options or data.",
+    )
+    group.add_argument("--batch-size", type=_positive_int, default=None, metavar="ROWS",
+                       help="train on minibatches of this many rows, reading the data in "
+                            "chunks (default: full-batch gradient descent on the whole data "
+                            "in memory)")
+    group.add_argument("--epochs", type=_positive_int, default=None,
+                       help="passes over the data (default: 1)")
+    group.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="ROWS",
+                       help="rows read at a time (default: about "
+                            f"{CHUNK_BYTES >> 20} MB of numbers, a multiple of --batch-size)")
+    group.add_argument("--no-cache", action="store_true",
+                       help="read and parse the file again each epoch instead of keeping its "
+                            "numbers in a temporary file ($TMPDIR) after the first pass")
+
+
+def check_data_options(parser, args):
+    """``--csv`` and ``--target`` come together; a mistake goes through ``parser.error``."""
+    if args.csv is None and args.target is not None:
+        parser.error("--target needs --csv FILE (without --csv the demo data is used)")
+    if args.csv is not None and args.target is None:
+        parser.error("--csv needs --target COLUMN: the column to predict")
+
+
 def load_data(parser, args):
     """The Dataset the options ask for (demo data, or ``--csv``/``--target``), checked.
 
     Option mistakes go through ``parser.error`` (usage, exit 2); data problems raise DataError.
     """
-    if args.csv is None and args.target is not None:
-        parser.error("--target needs --csv FILE (without --csv the demo data is used)")
-    if args.csv is not None and args.target is None:
-        parser.error("--csv needs --target COLUMN: the column to predict")
-    data = make_demo_data(args.seed) if args.csv is None else load_csv(args.csv, args.target)
+    check_data_options(parser, args)
+    data = (make_demo_data(args.seed) if args.csv is None
+            else load_csv(args.csv, args.target, getattr(args, "reader", "auto")))
     check_fittable(data)
     return data
 
@@ -744,7 +980,14 @@ def select_backend(name):
 def run(argv=None):
     """Parse ``argv``, train, report; return the exit status (DataError propagates)."""
     parser = build_parser()
+    add_minibatch_options(parser)
     args = parser.parse_args(argv)
+    if args.batch_size is not None:
+        return run_minibatch(parser, args)
+    for option, value in (("--epochs", args.epochs), ("--chunk-rows", args.chunk_rows),
+                          ("--no-cache", args.no_cache or None)):
+        if value is not None:
+            parser.error(f"{option} needs --batch-size (it is an option of minibatch training)")
     backend = select_backend(args.backend)
     data = load_data(parser, args)
     for note in data.notes:
@@ -783,6 +1026,91 @@ def run(argv=None):
     if result.status != "diverged":  # the time of a step that overflows means nothing
         print_timings(std, args, backend)
     return 0 if result.status == "converged" else EXIT_NOT_CONVERGED
+
+
+def run_minibatch(parser, args):
+    """``run`` with ``--batch-size``: two passes over the data in chunks, statistics then
+    training (see ``add_minibatch_options``); returns the exit status."""
+    if args.steps != DEFAULT_STEPS or args.tol != DEFAULT_TOL:
+        parser.error("--steps and --tol are options of full-batch training; with --batch-size "
+                     "training runs for --epochs epochs")
+    check_data_options(parser, args)
+    backend = select_backend(args.backend)
+    true = None
+    if args.csv is None:
+        data = make_demo_data(args.seed)
+        names, target, source, notes = data.feature_names, data.target_name, data.source, []
+        true = np.append(data.true_coef, data.true_intercept)
+
+        def chunks(rows):
+            return array_chunks(data.X, data.y, rows)
+
+        read = "the data in memory"
+    else:
+        table = open_table(args.csv, args.target, args.reader)
+        names, target, source, notes = (table.feature_names, table.target_name, table.path,
+                                        table.notes)
+        chunks = table.chunks
+        read = f"the {table.kind} file read in chunks by {table.reader}"
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    p, batch_size, epochs = len(names), args.batch_size, args.epochs or 1
+    rows = args.chunk_rows or default_chunk_rows(batch_size, p + 1)
+    lr = default_lr(args.optimizer, p) if args.lr is None else args.lr
+    settings = f"lr {lr:g}" + (f", momentum {args.momentum:g}" if args.optimizer == "sgd" else "")
+    print(f"pyautodiff {ad.__version__}: linear regression in minibatches on {source}; {read}")
+
+    cache = None
+    try:
+        start = time.perf_counter()
+        try:
+            if args.csv is not None and not args.no_cache:
+                cache = ChunkCache()
+            moments, n_chunks = scan(chunks(rows), cache)
+        except OSError as e:  # (reading the file raises DataError)
+            raise DataError(f"cannot keep the numbers read in a temporary file in "
+                            f"{tempfile.gettempdir()} ({e.strerror or e}): set TMPDIR to a "
+                            "directory with room, or use --no-cache") from None
+        seconds = time.perf_counter() - start
+        kept = (f"; the numbers kept in a temporary file ({cache.nbytes / 1e6:.1f} MB)"
+                if cache is not None else "")
+        print(f"pass 1 (statistics): {moments.n} rows in {n_chunks} "
+              f"chunk{'s' if n_chunks > 1 else ''} of {rows} rows, "
+              f"{format_seconds(seconds)} ({moments.n / seconds:,.0f} rows/s){kept}")
+        check_moments(moments, names, target, source)
+        scale = Standardized.from_moments(moments)
+        print(f"{p} feature{'s' if p > 1 else ''} -> {target!r}; nn.Linear({p}, 1), mse_loss, "
+              f"{args.optimizer} ({settings}), batches of {batch_size} rows, {epochs} "
+              f"epoch{'s' if epochs > 1 else ''}, standardized data, {backend} backend")
+        if cache is not None:
+            def again():
+                return ((A[:, :-1], A[:, -1]) for A in cache)
+        else:
+            def again():
+                return chunks(rows)
+        result = fit_minibatch(again, scale, batch_size, epochs, args.optimizer, lr,
+                               args.momentum, args.seed, compiled=not args.no_compile,
+                               stream=sys.stdout)
+    finally:
+        if cache is not None:
+            cache.close()
+    took = (f"{result.epochs} epoch{'s' if result.epochs > 1 else ''}, {result.steps} steps, "
+            f"{result.rows} rows in {format_seconds(result.seconds)}")
+    if result.status == "diverged":
+        smaller = min(lr / 10, default_lr(args.optimizer, p))
+        print(f"DIVERGED after {took}: the loss grew beyond {DIVERGED_FACTOR:g} times its "
+              f"first value; the learning rate {lr:g} is too large for this data, try "
+              f"--lr {smaller:g}")
+    else:
+        print(f"trained: {took} ({result.rows / result.seconds:,.0f} rows/s)")
+    print()
+    print("lstsq: the least-squares solution from the statistics of pass 1")
+    ls_coef, ls_intercept = moments_lstsq(moments)
+    print_table(names, np.append(result.coef, result.intercept),
+                np.append(ls_coef, ls_intercept),
+                moments_r_squared(moments, result.coef, result.intercept),
+                moments_r_squared(moments, ls_coef, ls_intercept), true=true, tol=None)
+    return EXIT_NOT_CONVERGED if result.status == "diverged" else 0
 
 
 def main(argv=None):

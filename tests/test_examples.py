@@ -266,8 +266,9 @@ CSV_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("case", list(CSV_ERRORS))
-def test_main_csv_error_exits_2_with_a_clear_message(tmp_path, case):
+def csv_error_case(tmp_path, case):
+    """The file of ``CSV_ERRORS[case]`` written in ``tmp_path``: the arguments that read it,
+    and the pieces of the message expected."""
     name, contents, extra, expected = CSV_ERRORS[case]
     if name is None:
         path = tmp_path / "nosuch.csv"
@@ -279,7 +280,13 @@ def test_main_csv_error_exits_2_with_a_clear_message(tmp_path, case):
             path.write_bytes(contents)
         else:
             path.write_text(contents)
-    args = ["--csv", path] + (extra if "--target" in extra else ["--target", "y", *extra])
+    args = ["--csv", str(path)] + (extra if "--target" in extra else ["--target", "y", *extra])
+    return args, expected
+
+
+@pytest.mark.parametrize("case", list(CSV_ERRORS))
+def test_main_csv_error_exits_2_with_a_clear_message(tmp_path, case):
+    args, expected = csv_error_case(tmp_path, case)
     proc = run_main(*args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     no_traceback(proc)
