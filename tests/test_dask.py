@@ -34,6 +34,8 @@ import pyautodiff.__main__ as cli
 from pyautodiff import dask as ad_dask
 
 ROOT = Path(__file__).resolve().parents[1]
+# The sanitizer job (.ci/sanitize) preloads ASan's runtime into every process it starts.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 FIT_TOL = 1e-8
 
@@ -209,6 +211,10 @@ def client():
     Tests use it inside ``client.as_current()``, not ``dask.config.set(scheduler=client)``:
     a nanny (here in this process) that restarts a worker sends it the config, and a Client
     in the config cannot be pickled."""
+    if UNDER_ASAN:
+        pytest.skip("not under the sanitizers: these tests check Dask's scheduling and "
+                    "recovery across processes; the C kernels they call run under ASan in the "
+                    "in-process tests above, and the worker processes made them take 65 s")
     import cloudpickle
 
     # The test module's functions (losses, callbacks) travel by value: the workers do not
