@@ -3,8 +3,8 @@
 A loss over a data set is a sum over its rows, so its gradient is the sum of the gradients
 over any split of the rows. ``value_and_grad(loss, params, X, y)`` computes the loss and its
 gradient of each row chunk of ``X`` and ``y`` where that chunk lives (one task per chunk,
-calling pyautodiff on the chunk's numpy arrays), adds the chunks' results up in a pairwise
-tree of tasks, and brings the total back: numpy arrays for the optimizer step on the driver.
+calling pyautodiff on the chunk's numpy arrays), adds the chunks' results up in a tree of
+tasks, and brings the total back: numpy arrays for the optimizer step on the driver.
 ``fit`` runs full-batch gradient descent (an ``ad.optim`` optimizer) or scipy's L-BFGS on it.
 
 The convention: ``loss(params, Xc, yc)`` returns the **sum** of the per-row losses of the
@@ -29,6 +29,7 @@ This module imports dask only inside its functions: it needs the optional ``[das
 """
 
 import glob
+import itertools
 import logging
 import math
 import sys
@@ -129,7 +130,7 @@ def _tree_sum(parts):
     level, so that the order of the additions depends only on the number of parts."""
     from dask import delayed
 
-    add = delayed(_add, pure=True)
+    add = delayed(_add)
     while len(parts) > 1:
         parts = [add(*parts[i:i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
     return parts[0]
@@ -180,8 +181,7 @@ class _Problem:
         # One chunk per row block: the columns of a row chunk are needed together.
         X = X.rechunk({1: -1})
         y = y.rechunk({0: X.chunks[0]} | ({1: -1} if y.ndim == 2 else {}))
-        self.loss, self.where, self.n = loss, where, X.shape[0]
-        self.X, self.y = X, y
+        self.loss, self.X, self.y, self.n = loss, X, y, X.shape[0]
 
     def persist(self, client):
         """Keep the chunks in the cluster's memory: each evaluation then starts from them
@@ -200,7 +200,7 @@ class _Problem:
             # the values, a point evaluated again could be released (the last evaluation's
             # reference going away) while this one uses it.
             [ref] = client.scatter([params], broadcast=True, hash=False)
-        task = dask.delayed(_chunk_value_and_grad, pure=True)
+        task = dask.delayed(_chunk_value_and_grad)
         backend = backends.get_backend()
         parts = [task(self.loss, ref, single, xb, yb, backend)
                  for xb, yb in zip(self.X.to_delayed().ravel(), self.y.to_delayed().ravel())]
@@ -262,10 +262,12 @@ class FitResult:
 
     ``params`` are the fitted parameters in the structure given (numpy arrays); ``value`` and
     ``grad_norm`` (Euclidean, over all parameters) are the loss and its gradient there;
-    ``status`` is ``"converged"`` (``grad_norm <= tol``), ``"step limit"`` or ``"diverged"``
-    (the loss became infinite or NaN, or grew ``DIVERGED_FACTOR``-fold; gradient descent
-    only); ``steps`` the optimizer steps (gd) or iterations (lbfgs) taken, ``evaluations`` the
-    full-batch gradients computed, ``seconds`` the time it all took.
+    ``status`` is ``"converged"`` (``grad_norm <= tol``), ``"step limit"``, ``"diverged"``
+    (gd: the loss became infinite or NaN, or grew ``DIVERGED_FACTOR``-fold) or ``"stalled"``
+    (lbfgs: its line search found no lower loss before the tolerance, as happens when the
+    tolerance is below the rounding of the gradient); ``steps`` the optimizer steps (gd) or
+    iterations (lbfgs) taken, ``evaluations`` the full-batch gradients computed, ``seconds``
+    the time it all took.
     """
 
     params: object
@@ -389,12 +391,12 @@ def _lbfgs(problem, flat, single, mean, lr, optimizer, steps, tol, callback):
         last["evaluations"] = last.get("evaluations", 0) + 1
         return value, np.concatenate([g.ravel() for g in grads]).astype(np.float64)
 
-    def iteration(x):
-        if callback is not None:
-            callback(iteration.count, last["value"], _norm(last["grads"]))
-        iteration.count += 1
+    iterations = itertools.count(1)
 
-    iteration.count = 1
+    def iteration(x):  # (scipy's line search evaluates the point it accepts last)
+        if callback is not None:
+            callback(next(iterations), last["value"], _norm(last["grads"]))
+
     x0 = np.concatenate([p.ravel() for p in flat]).astype(np.float64)
     gtol = tol / math.sqrt(max(x0.size, 1))
     result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=iteration,
@@ -402,7 +404,8 @@ def _lbfgs(problem, flat, single, mean, lr, optimizer, steps, tol, callback):
     if not np.array_equal(last["x"], result.x):  # scipy returns its best point, not its last
         fun(result.x)
     grad_norm = _norm(last["grads"])
-    status = "converged" if grad_norm <= tol else "step limit"
+    status = ("converged" if grad_norm <= tol else
+              "step limit" if result.nit >= steps else "stalled")
     return last["params"], last["value"], grad_norm, status, int(result.nit), last["evaluations"]
 
 
@@ -474,7 +477,7 @@ def _cluster(scheduler):
 def _standardized_data(client, paths, target):
     """Read ``paths`` on the workers; return the standardized features and target (persisted
     on the cluster, one chunk per file), the ``Standardized`` that undoes it, the feature
-    names and the readers' notes."""
+    names, the readers' notes and the number of rows."""
     import dask
     import dask.array as da
 
@@ -633,8 +636,9 @@ def cli_run(parser, args):
         return cli.EXIT_USAGE
     where = (f"the cluster at {args.scheduler}" if args.scheduler is not None
              else f"a LocalCluster of {LOCAL_WORKERS} worker processes")
-    print(f"pyautodiff {sys.modules['pyautodiff'].__version__}: linear regression on "
-          f"{', '.join(paths)} with Dask, on {where}")
+    files = paths[0] if len(paths) == 1 else f"{args.csv} ({len(paths)} files)"
+    print(f"pyautodiff {sys.modules['pyautodiff'].__version__}: linear regression on {files} "
+          f"with Dask, on {where}")
     try:
         r = cli_fit(paths, args.target, args.scheduler, args.optimizer, args.lr, args.momentum,
                     args.steps, args.tol, args.seed, progress=cli.Progress(args.steps))
@@ -651,7 +655,10 @@ def cli_run(parser, args):
     if f.status == "converged":
         print(f"converged: |grad| {f.grad_norm:.1e} <= tol {args.tol:g} after {took}")
     elif f.status == "diverged":
-        print(f"DIVERGED after {took}: the learning rate is too large for this data")
+        lr = cli.default_lr(args.optimizer, len(r.feature_names)) if args.lr is None else args.lr
+        smaller = min(lr / 10, cli.default_lr(args.optimizer, len(r.feature_names)))
+        print(f"DIVERGED after {took}: the learning rate {lr:g} is too large for this data, "
+              f"try --lr {smaller:g}")
     else:
         print(f"NOT CONVERGED: |grad| {f.grad_norm:.1e} > tol {args.tol:g} after {took} "
               "(the step limit); try more --steps or another --lr")

@@ -276,10 +276,15 @@ def test_cluster_fit_equals_the_in_memory_fit(client, backend, rng, method):
     X, y = regression(rng)
     start = (np.zeros(X.shape[1]), np.zeros(1))
     dX = da.from_array(X, chunks=((500, 900, 100, 1500), 4))
+    seen = []
     with client.as_current():
         result = ad_dask.fit(on_backend(backend), start, dX, da.from_array(y, chunks=800),
-                             method=method, lr=0.5, steps=200, tol=1e-10)
+                             method=method, lr=0.5, steps=200, tol=1e-10,
+                             callback=lambda *args: seen.append(args))
     assert result.status == "converged" and result.grad_norm <= 1e-10
+    first = 0 if method == "gd" else 1  # gd: every evaluation; lbfgs: every iteration
+    assert [step for step, _, _ in seen] == list(range(first, result.steps + 1))
+    assert seen[-1][1:] == (result.value, result.grad_norm)
     w, b = result.params
     ls_w, ls_b = lstsq(X, y)
     np.testing.assert_allclose(w, ls_w, rtol=0, atol=FIT_TOL)
