@@ -459,13 +459,21 @@ class CliFit:
     notes: list
 
 
+def _source(paths):
+    """The files, as messages name them."""
+    return paths[0] if len(paths) == 1 else f"{len(paths)} files"
+
+
 def _cluster(scheduler):
     """A ``Client`` of the cluster at ``scheduler``, or of a new ``LocalCluster`` (None),
     and the cluster to close with it (None for an existing one)."""
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        return Client(scheduler), None
+        try:
+            return Client(scheduler), None
+        except OSError as e:  # (distributed's connection timeouts are OSErrors too)
+            raise _cli().DataError(f"--scheduler {scheduler}: cannot connect ({e})") from None
     # Processes, as on a real cluster: a chunk's gradient then never waits for another's GIL.
     # The workers' own log lines stay quiet: an error in a task reaches the driver, and is
     # reported there once, as one line.
@@ -495,12 +503,12 @@ def _standardized_data(client, paths, target):
     rows = sum(n for _, _, n in described)
     XY = da.concatenate([da.from_delayed(part[0], shape=(n, p + 1), dtype=np.float64)
                          for part, (_, _, n) in zip(parts, described)])
-    source = paths[0] if len(paths) == 1 else f"{len(paths)} files"
+    source = _source(paths)
     if rows < p + 1:
         raise cli.DataError(f"{source} has {rows} data rows but {p} feature columns: fitting "
                             f"{p} coefficients and an intercept needs at least {p + 1} rows")
     # The command line's standardization (population standard deviation), column by column.
-    mean, std = dask.compute(XY.mean(axis=0), XY.std(axis=0))
+    mean, std = client.compute([XY.mean(axis=0), XY.std(axis=0)], sync=True)
     for name, s in zip(names, std):
         if s == 0:
             raise cli.DataError(f"{source}: column {name!r} is constant, so its effect cannot "
@@ -514,14 +522,12 @@ def _standardized_data(client, paths, target):
     return Z, t, scale, names, notes, rows
 
 
-def _normal_equations(Z, t, names, where):
+def _normal_equations(client, Z, t, names, where):
     """The least-squares ``(w, b)`` of ``t = Z w + b`` from ``[Z 1]^T [Z 1]`` and
     ``[Z 1]^T t``, summed over the chunks on the cluster and solved on the driver; a
     DataError naming a column that is a combination of those before it."""
-    import dask
-
     n, p = Z.shape
-    gram, zt, zsum, tsum = dask.compute(Z.T @ Z, Z.T @ t, Z.sum(axis=0), t.sum())
+    gram, zt, zsum, tsum = client.compute([Z.T @ Z, Z.T @ t, Z.sum(axis=0), t.sum()], sync=True)
     A = np.block([[gram, zsum[:, None]], [zsum[None, :], np.array([[n]])]]) / n
     if np.linalg.matrix_rank(A[:p, :p], hermitian=True) < p:
         # The correlation matrix of the first j + 1 columns is singular when column j is a
@@ -578,8 +584,7 @@ def cli_fit(paths, target, scheduler=None, optimizer="sgd", lr=None, momentum=0.
     try:
         Z, t, scale, names, notes, rows = _standardized_data(client, paths, target)
         p = len(names)
-        source = paths[0] if len(paths) == 1 else f"{len(paths)} files"
-        closed = _normal_equations(Z, t, names, source)
+        closed = _normal_equations(client, Z, t, names, _source(paths))
         lr = cli.default_lr(optimizer, p) if lr is None else lr
         layer = nn.Linear(p, 1, seed=seed)  # the command line's starting point
         start = (layer.weight.data[0], layer.bias.data)

@@ -430,6 +430,29 @@ def test_cli_dask_reports_bad_data_in_one_line(client, tmp_path, capsys):
         assert err.strip().splitlines() == [f"error: {message}"]
 
 
+def test_cli_dask_reports_an_unreachable_scheduler_in_one_line(capsys):
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        status = cli.main(["--csv", __file__, "--target", "y", "--scheduler",
+                           "tcp://127.0.0.1:1"])  # port 1: nothing listens there
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1
+    assert err[0].startswith("error: --scheduler tcp://127.0.0.1:1: cannot connect (")
+
+
+def test_cli_dask_options_and_usage(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    help_text = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "--dask" in help_text and "--scheduler ADDRESS" in help_text
+    for argv in (["--dask", "--target", "y"], ["--scheduler", "tcp://nowhere:1", "--csv", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+        assert exit_.value.code == 2
+        assert "error: --dask needs --csv FILES" in capsys.readouterr().err
+
+
 def test_missing_extra_names_the_dask_extra():
     message = cli.missing_extra("no_such_module_here", "'dask[array]' distributed", "--dask",
                                 "dask")
