@@ -143,7 +143,8 @@ float64 = _np.float64
 __version__ = "0.1.0"
 
 # Last: the training modules, numpy's namespaces and compile build on everything above.
-from . import data, linalg, nn, optim
+# (ad.dask imports dask itself inside its functions, on first use: import pyautodiff never does)
+from . import dask, data, linalg, nn, optim
 from .compile import compile
 from .serialization import load, save
 
@@ -181,6 +182,7 @@ __all__ = [
     "cross",
     "cumprod",
     "cumsum",
+    "dask",
     "data",
     "defvjp",
     "deg2rad",

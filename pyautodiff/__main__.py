@@ -951,9 +951,9 @@ def load_data(parser, args):
     return data
 
 
-def missing_extra(module, package, purpose):
+def missing_extra(module, package, purpose, extra="examples"):
     """The error to print (then exit with status 2) when ``module``, part of the optional
-    ``examples`` extra, is not installed; None when it is. ``purpose`` says what needs it.
+    ``extra``, is not installed; None when it is. ``purpose`` says what needs it.
 
     >>> missing_extra("numpy", "numpy", "--plot") is None
     True
@@ -962,7 +962,7 @@ def missing_extra(module, package, purpose):
         importlib.import_module(module)
     except ImportError:
         return (f"error: {purpose} needs {package}, which is not installed: pip install "
-                f"{package} (or: pip install 'pyautodiff[examples]')")
+                f"{package} (or: pip install 'pyautodiff[{extra}]')")
     return None
 
 
@@ -981,6 +981,7 @@ def run(argv=None):
     """Parse ``argv``, train, report; return the exit status (DataError propagates)."""
     parser = build_parser()
     add_minibatch_options(parser)
+    ad.dask.add_cli_options(parser)  # here: the examples share build_parser's options
     args = parser.parse_args(argv)
     if args.batch_size is not None:
         return run_minibatch(parser, args)
@@ -989,6 +990,12 @@ def run(argv=None):
         if value is not None:
             parser.error(f"{option} needs --batch-size (it is an option of minibatch training)")
     backend = select_backend(args.backend)
+    if args.dask or args.scheduler is not None:  # all of it is in pyautodiff/dask.py
+        error = missing_extra("distributed", "'dask[array]' distributed", "--dask", "dask")
+        if error:
+            print(error, file=sys.stderr)
+            return EXIT_USAGE
+        return ad.dask.cli_run(parser, args)
     data = load_data(parser, args)
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
