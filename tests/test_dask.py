@@ -459,3 +459,22 @@ def test_missing_extra_names_the_dask_extra():
     assert message == ("error: --dask needs 'dask[array]' distributed, which is not installed: "
                        "pip install 'dask[array]' distributed (or: pip install "
                        "'pyautodiff[dask]')")
+
+
+def test_readme_dask_example_gives_the_closed_form_gradient_and_fit():
+    # README's "On a Dask cluster" snippet, run as written (the default scheduler)
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### On a Dask cluster"):readme.index("\n## Performance")]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    X, y = np.asarray(ns["X"]), np.asarray(ns["y"])
+    # at zero parameters: the mean of r^2 and its gradient -2 X^T y / n, -2 sum(y) / n
+    np.testing.assert_allclose(float(ns["value"]), np.mean(y * y), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(ns["gw"]), -2 * X.T @ y / len(y), rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(ns["gb"]), [-2 * y.mean()], rtol=1e-10)
+    w, b = ns["result"].params
+    np.testing.assert_allclose(w, np.arange(10.0), atol=1e-8)
+    np.testing.assert_allclose(b, [1.0], atol=1e-8)
