@@ -461,15 +461,16 @@ def test_missing_extra_names_the_dask_extra():
                        "'pyautodiff[dask]')")
 
 
-def test_readme_dask_example_gives_the_closed_form_gradient_and_fit():
+def test_readme_dask_example_gives_the_closed_form_gradient_and_fit(tmp_path):
     # README's "On a Dask cluster" snippet, run as written (the default scheduler)
     import re
+    import runpy
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme[readme.index("### On a Dask cluster"):readme.index("\n## Performance")]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
-    ns = {}
-    exec(compile(code, "README.md", "exec"), ns)
+    (tmp_path / "snippet.py").write_text(code)
+    ns = runpy.run_path(str(tmp_path / "snippet.py"))
     X, y = np.asarray(ns["X"]), np.asarray(ns["y"])
     # at zero parameters: the mean of r^2 and its gradient -2 X^T y / n, -2 sum(y) / n
     np.testing.assert_allclose(float(ns["value"]), np.mean(y * y), rtol=1e-12)
