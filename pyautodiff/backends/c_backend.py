@@ -283,16 +283,17 @@ def acc_op(kernel, dst, x, y):
 def sum(x, axis=None, keepdims=False):
     """Sum over ``axis`` (a normalized tuple): all axes, or leading axes, in C."""
     if _ok(x, CHEAP) and axis is not None:
-        nd = x.ndim
-        if axis == tuple(range(nd)):
+        nd, k = x.ndim, len(axis)
+        kept = x.shape[k:]
+        if axis == tuple(range(k)) and all(n == 1 for n in kept):
+            # (every element in one contiguous run, (N, 1) included: the pairwise sum,
+            # as numpy sums it, not rows added one after the other)
             s = x.dtype.type(_sum[x.dtype](x.size, _buf(x)))
-            return np.full((1,) * nd, s) if keepdims else s
-        k = len(axis)
+            return np.full((1,) * nd if keepdims else kept, s) if keepdims or kept else s
         # Summing rows in C wins while the array fits in cache (2x at 10**6
         # elements) and loses beyond it (0.6x at 10**7, where numpy streams faster).
         if 0 < k < nd and axis == tuple(range(k)) and 0 < x.size <= ROWS_MAX:
             # (rows, cols) with the reduced axes as rows: numpy's own row order.
-            kept = x.shape[k:]
             out = np.zeros(kept, x.dtype)
             _acc_rows[x.dtype](x.size // out.size, out.size, _buf(out), _buf(x))
             return out.reshape((1,) * k + kept) if keepdims else out
