@@ -236,14 +236,8 @@ def test_any_change_after_replays_start_gives_eager_bits(backend, change):
     assert runs[0] == runs[1]
 
 
-def _settings_run(compiled, change):
-    """Losses and parameters of 8 steps of a model whose setting ``change`` changes after
-    the fifth, and the default generator's state at the end."""
-    ad.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.LeakyReLU(0.1), nn.LayerNorm(4),
-                          nn.GELU(), nn.Dropout(0.5), nn.Linear(4, 1, seed=1))
-    model.train(change != "train")
-    opt = optim.SGD(model.parameters(), lr=0.1)
+def _model_step(model, opt, compiled):
+    """One training step of ``model`` on the mean square of its output, compiled or not."""
 
     def fn(x):
         opt.zero_grad()
@@ -252,7 +246,18 @@ def _settings_run(compiled, change):
         opt.step()
         return loss
 
-    step = ad.compile(fn) if compiled else fn
+    return ad.compile(fn) if compiled else fn
+
+
+def _settings_run(compiled, change):
+    """Losses and parameters of 8 steps of a model whose setting ``change`` changes after
+    the fifth, and the default generator's state at the end."""
+    ad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.LeakyReLU(0.1), nn.LayerNorm(4),
+                          nn.GELU(), nn.Dropout(0.5), nn.Linear(4, 1, seed=1))
+    model.train(change != "train")
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    step = _model_step(model, opt, compiled)
     x, losses = np.linspace(-1.0, 1.0, 15).reshape(5, 3), []
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # (no signature falls back to eager)
@@ -312,15 +317,7 @@ def _batchnorm_run(compiled, momentum, dtype):
                           nn.BatchNorm1d(4, momentum=momentum, dtype=dtype),
                           nn.Tanh(), nn.Linear(4, 1, seed=1, dtype=dtype))
     opt = optim.Adam(model.parameters(), lr=0.05)
-
-    def fn(x):
-        opt.zero_grad()
-        loss = (model(x) ** 2).mean()
-        loss.backward()
-        opt.step()
-        return loss
-
-    step = ad.compile(fn) if compiled else fn
+    step = _model_step(model, opt, compiled)
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
