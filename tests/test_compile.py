@@ -824,3 +824,27 @@ def _scheduled_step(w, opt, sched):
         sched.step()
 
     return fn
+
+
+def _running_stats_written_by_user(compiled):
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.BatchNorm1d(4), nn.Linear(4, 1, seed=1))
+    step = _model_step(model, optim.SGD(model.parameters(), lr=0.1), compiled)
+    bn, out = model[1], []
+    for i in range(7):
+        x = np.linspace(-1.0, 2.0, 24).reshape(8, 3) * (1 + i)
+        if i in (3, 5):  # the user writes the buffers through a view and the base
+            bn.running_mean.data[1:3] = 0.25 * i
+            bn.running_var.data.reshape(2, 2)[0] *= 2.0
+            bn.num_batches_tracked.data[...] = 100 + i
+        out.append(_bits(step(x)))
+        kept = bn.running_mean.numpy().copy()  # read later: must not change under the user
+        out.append(_bits(kept))
+    if compiled:
+        assert step.cache_info().replays >= 4 and step.cache_info().eager == 0
+    return out, [_bits(b) for b in model.buffers()]
+
+
+def test_user_writes_to_batchnorm_buffers_between_replays_give_eager_bits(backend):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _running_stats_written_by_user(True) == _running_stats_written_by_user(False)
